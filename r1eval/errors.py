@@ -1,0 +1,53 @@
+"""The one exception tree of r1eval.
+
+Every error a user can cause or meet derives from ``R1EvalError``; the CLI turns each into a
+one-line message and an exit code (``exit_code``). Anything else that escapes is a bug and is
+shown with its traceback.
+
+    R1EvalError                  exit 2 unless noted
+    ├── UsageError               bad flags or values, unknown task, malformed config file
+    ├── DataError                benchmark data missing, unreadable or malformed
+    ├── RunFolderError           run folder locked, or made by a different configuration
+    ├── EndpointError            the endpoint cannot serve this run at all (bad URL, 401, 404)
+    └── RequestFailed            one request failed for good (retries spent, or a 400);
+                                 recorded as an error sample, never graded
+"""
+
+from __future__ import annotations
+
+
+class R1EvalError(Exception):
+    """Base of every error r1eval reports to the user."""
+
+    exit_code = 2
+
+
+class UsageError(R1EvalError):
+    """The command line, a config file or an option value is wrong."""
+
+
+class DataError(R1EvalError):
+    """Benchmark data cannot be found, read or understood."""
+
+
+class RunFolderError(R1EvalError):
+    """The run folder cannot be used for this run."""
+
+
+class EndpointError(R1EvalError):
+    """The endpoint rejects the whole run: wrong URL, key, or model name."""
+
+
+class RequestFailed(R1EvalError):
+    """A single request failed after its retries, or was rejected (HTTP 400).
+
+    ``transient`` tells whether running again may succeed (it is retried on the next run
+    either way; the flag is informative).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, transient: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.status = status

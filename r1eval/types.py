@@ -1,0 +1,102 @@
+"""Core value types passed along the run pipeline (see DESIGN.md, "The flow of one run")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Message = dict[str, str]
+
+FailureReason = Literal["no_answer", "truncated", "wrong", "grader_timeout", "grader_error"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One benchmark question, before it is turned into a prompt.
+
+    ``choices`` holds the answer options of a multiple-choice question in the data's own
+    order; ``target`` is what grading compares against (a LaTeX answer, or the text of the
+    correct option for multiple choice before shuffling).
+    """
+
+    id: str
+    input: str
+    target: str
+    choices: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What one repeat of a sample sends, and the gold answer for exactly that prompt.
+
+    ``metadata`` records what varies per repeat (the GPQA option order, for instance).
+    """
+
+    messages: tuple[Message, ...]
+    gold: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts as the endpoint reported them (None when it reported none).
+
+    When one HTTP response carried several choices, endpoints report only the request's
+    total: the same totals are then kept on each choice with ``shared_by`` = number of
+    choices, so per-sample figures are ``value / shared_by`` and sums stay exact.
+    """
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    shared_by: int = 1
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One response from a backend: the answer text, the separate reasoning if any."""
+
+    text: str
+    reasoning: str | None
+    finish_reason: str | None
+    usage: Usage = Usage()
+    latency_s: float | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Grade:
+    """How one response was judged.
+
+    ``extracted`` is the answer as found in the response (None when none was found);
+    ``canonical`` is a normalised form used for majority voting; ``method`` names the
+    extraction path that found it (e.g. ``boxed``, ``fallback``, ``answer_line``).
+    """
+
+    correct: bool
+    extracted: str | None
+    canonical: str | None
+    method: str | None
+    failure: FailureReason | None
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Everything sent to the model that changes its output, besides the messages."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """``n`` responses wanted for the same messages."""
+
+    messages: tuple[Message, ...]
+    n: int
+    sampling: SamplingParams
