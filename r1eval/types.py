@@ -15,8 +15,8 @@ class Sample:
     """One benchmark question, before it is turned into a prompt.
 
     ``choices`` holds the answer options of a multiple-choice question in the data's own
-    order; ``target`` is what grading compares against (a LaTeX answer, or the text of the
-    correct option for multiple choice before shuffling).
+    order; ``target`` is the gold answer: a LaTeX answer for math, and for multiple choice
+    the letter of the correct option in the data's own order (before any shuffling).
     """
 
     id: str

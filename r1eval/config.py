@@ -1,0 +1,105 @@
+"""The validated configuration of a run: defaults < config file < environment < flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from r1eval.errors import UsageError
+from r1eval.types import SamplingParams
+
+ENV_PREFIX = "R1EVAL_"
+
+# DeepSeek-R1 paper and model card: sampling, length limit and samples per question.
+R1_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=32768)
+
+
+class RunConfig(BaseModel):
+    """Everything a user can set for ``r1eval run``; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(min_length=1)
+    base_url: str = Field(min_length=1)
+    api_key_env: str = "OPENAI_API_KEY"
+    tasks: list[str] = Field(min_length=1)
+    limit: int | None = Field(default=None, ge=1)
+    samples: int | None = Field(default=None, ge=1, le=1024)
+    protocol: Literal["r1", "none"] = "none"
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    run_dir: Path | None = None
+    data_dir: Path | None = None
+    task_dir: Path | None = None
+    concurrency: int = Field(default=32, ge=1, le=4096)
+    timeout: float = Field(default=1800.0, gt=0, le=86_400)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    grader_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
+    grade_timeout: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _split_tasks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    def sampling(self) -> SamplingParams:
+        """The sampling parameters sent: the protocol's, each overridden by an explicit value."""
+        base = R1_SAMPLING if self.protocol == "r1" else SamplingParams()
+        return SamplingParams(
+            temperature=self.temperature if self.temperature is not None else base.temperature,
+            top_p=self.top_p if self.top_p is not None else base.top_p,
+            max_tokens=self.max_tokens if self.max_tokens is not None else base.max_tokens,
+        )
+
+    def samples_for(self, r1_default: int) -> int:
+        """Samples per question: --samples, else the protocol's per-task default, else 1."""
+        if self.samples is not None:
+            return self.samples
+        return r1_default if self.protocol == "r1" else 1
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"config file {path} is not valid TOML: {error}") from None
+    return data
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``R1EVAL_<FIELD>`` variables, e.g. R1EVAL_DATA_DIR or R1EVAL_BASE_URL."""
+    values = {}
+    for name in RunConfig.model_fields:
+        value = environ.get(ENV_PREFIX + name.upper())
+        if value not in (None, ""):
+            values[name] = value
+    return values
+
+
+def build_config(
+    flags: Mapping[str, Any], config_file: Path | None, environ: Mapping[str, str]
+) -> RunConfig:
+    """Merge the layers (later wins) and validate; one clear line per problem found."""
+    merged: dict[str, Any] = {}
+    if config_file is not None:
+        merged.update(read_config_file(config_file))
+    merged.update(from_environment(environ))
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return RunConfig(**merged)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors()
+        )
+        raise UsageError(f"invalid configuration: {problems}") from None

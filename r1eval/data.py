@@ -1,0 +1,147 @@
+"""Loading a task's questions: from the Hub (pinned revision) or from a local data folder."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1eval.errors import DataError
+from r1eval.task import Record, Task
+from r1eval.types import Sample
+
+DATA_DIR_HINT = "pass --data-dir DIR (or set R1EVAL_DATA_DIR) to read local files instead"
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    """A task's samples, in the dataset's own order, and where exactly they came from."""
+
+    task: Task
+    samples: tuple[Sample, ...]
+    source: dict[str, Any]
+
+
+def load_task(task: Task, data_dir: Path | None, limit: int | None = None) -> LoadedTask:
+    """Read and map every record of ``task``; ``limit`` keeps the first N questions."""
+    if data_dir is not None:
+        records, source = _load_local(task, data_dir)
+    else:
+        records, source = _load_hub(task)
+    samples = tuple(_to_samples(task, task.prepare(records), source["location"]))
+    _check_unique_ids(task, samples)
+    if limit is not None:
+        samples = samples[:limit]
+    return LoadedTask(task=task, samples=samples, source=source)
+
+
+def _to_samples(task: Task, records: Iterable[Record], where: str) -> Iterable[Sample]:
+    for row, record in enumerate(records, start=1):
+        try:
+            yield task.to_sample(record)
+        except (KeyError, ValueError, TypeError, IndexError) as error:
+            raise DataError(
+                f"{task.name}: malformed record {row} in {where}: {type(error).__name__} {error}"
+            ) from None
+
+
+def _check_unique_ids(task: Task, samples: tuple[Sample, ...]) -> None:
+    ids = [s.id for s in samples]
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{task.name}: question ids are not unique in the data")
+
+
+def _load_local(task: Task, data_dir: Path) -> tuple[list[Record], dict[str, Any]]:
+    path = data_dir / task.local.path
+    if not path.exists():
+        raise DataError(f"{task.name}: {path} not found (the data folder must be laid out "
+                        f"as <dir>/{task.local.path})")
+    records = task.local.reader(path)
+    return records, {"kind": "local", "location": str(path), "sha256": checksum(path)}
+
+
+def _load_hub(task: Task) -> tuple[list[Record], dict[str, Any]]:
+    hub = task.hub
+    try:
+        import datasets  # imported here: slow to import and not needed with local data
+        dataset = datasets.load_dataset(
+            hub.path, hub.config, split=hub.split, revision=hub.revision
+        )
+    except OSError as error:  # offline, unreachable, gated or missing dataset
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise DataError(
+            f"{task.name}: cannot load {hub.describe()} from the Hugging Face Hub "
+            f"({type(error).__name__}: {first_line[:160]}); {DATA_DIR_HINT}"
+        ) from None
+    source = {
+        "kind": "hub",
+        "location": hub.describe(),
+        "dataset": hub.path,
+        "config": hub.config,
+        "split": hub.split,
+        "revision": hub.revision,
+        "fingerprint": getattr(dataset, "_fingerprint", None),
+    }
+    return [dict(row) for row in dataset], source
+
+
+def checksum(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's files (sorted relative paths and contents)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+# Readers: local files -> records shaped like the Hub dataset's rows.
+
+
+def read_jsonl(path: Path) -> list[Record]:
+    records = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object")
+            records.append(record)
+    return records
+
+
+def read_csv_rows(text: str, where: str, columns: int | None = None) -> list[list[str]]:
+    """Rows of a CSV text, with a real CSV reader (quoted fields may hold newlines)."""
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as error:
+        raise DataError(f"{where}: bad CSV ({error})") from None
+    for number, row in enumerate(rows, start=1):
+        if columns is not None and len(row) != columns:
+            raise DataError(f"{where}: row {number} has {len(row)} fields, expected {columns}")
+    return rows
+
+
+def read_zip_member(path: Path, member: str, password: bytes) -> str:
+    """One member of a (possibly password-protected) zip, decoded in memory, never on disk."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(member, pwd=password) as handle:
+            return handle.read().decode("utf-8")
+    except KeyError:
+        raise DataError(f"{path}: no member {member}") from None
+    except RuntimeError as error:  # zipfile's "Bad password for file"
+        raise DataError(f"{path}: cannot open {member} ({error})") from None
+    except (zipfile.BadZipFile, zlib.error, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: unreadable zip ({error})") from None

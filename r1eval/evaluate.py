@@ -1,0 +1,161 @@
+"""One ``r1eval run``: validate everything, then open the run folder, run, score."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from r1eval import __version__
+from r1eval.backends.openai_compat import OpenAICompatBackend
+from r1eval.config import RunConfig
+from r1eval.data import LoadedTask, load_task
+from r1eval.errors import RunFolderError, UsageError
+from r1eval.grading.pool import GraderPool
+from r1eval.plan import WorkItem, build_plan
+from r1eval.progress import Progress
+from r1eval.provenance import provenance
+from r1eval.registry import resolve
+from r1eval.runner import Runner
+from r1eval.scoring import score_task, tally
+from r1eval.store import RunFolder
+
+DEFAULT_RESULTS = Path("results")
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    config: RunConfig
+    loaded: list[LoadedTask]
+    items: list[WorkItem]
+    run_dir: Path
+    api_key: str | None
+    manifest: dict[str, Any]
+
+
+def api_key_from(config: RunConfig, environ: Mapping[str, str], explicit: bool) -> str | None:
+    """The API key named by --api-key-env; a local server needs none.
+
+    When the user named the variable explicitly, it must be set.
+    """
+    key = environ.get(config.api_key_env) or None
+    if key is None and explicit:
+        raise UsageError(f"environment variable {config.api_key_env} (--api-key-env) is not set")
+    return key
+
+
+def default_run_dir(model: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_") or "model"
+    return DEFAULT_RESULTS / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare(config: RunConfig, environ: Mapping[str, str], key_explicit: bool) -> PreparedRun:
+    """Everything that can fail on bad input, before any file is written or request sent."""
+    tasks = resolve(config.tasks, config.task_dir)
+    api_key = api_key_from(config, environ, key_explicit)
+    loaded = [load_task(task, config.data_dir, config.limit) for task in tasks]
+    endpoint = {"model": config.model, "base_url": config.base_url.rstrip("/")}
+    sampling = config.sampling()
+    per_task = {t.task.name: config.samples_for(t.task.r1_samples) for t in loaded}
+    items = build_plan(loaded, per_task, endpoint, sampling)
+    manifest = {
+        "r1eval_version": __version__,
+        # JSON round trip: compared with the identity read back from run.json on resume
+        "identity": json.loads(json.dumps({"endpoint": endpoint, "sampling": asdict(sampling)})),
+        "config": config.model_dump(mode="json", exclude={"run_dir"}),
+        "tasks": {
+            t.task.name: {
+                "version": t.task.version,
+                "prompt_hash": t.task.prompt_hash,
+                "grader": f"{t.task.grader.__module__}.{t.task.grader.__qualname__}",
+                "source": t.source,
+                "questions": len(t.samples),
+                "samples_per_question": per_task[t.task.name],
+            }
+            for t in loaded
+        },
+        "provenance": provenance(),
+    }
+    run_dir = config.run_dir or default_run_dir(config.model)
+    return PreparedRun(config, loaded, items, run_dir, api_key, manifest)
+
+
+def _merge_manifest(old: dict[str, Any] | None, new: dict[str, Any], where: Path) -> dict[str, Any]:
+    """Refuse to mix runs that would answer differently; keep the history of task entries."""
+    if old is None:
+        return {**new, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if old.get("identity") != new["identity"]:
+        raise RunFolderError(
+            f"{where} holds a run of another model, endpoint or sampling setup "
+            f"({old.get('identity')}); use a new --run-dir"
+        )
+    for name, entry in new["tasks"].items():
+        before = old.get("tasks", {}).get(name)
+        for field in ("version", "prompt_hash"):
+            if before is not None and before.get(field) != entry[field]:
+                raise RunFolderError(
+                    f"{where}: task {name} changed {field} since this run began; "
+                    "use a new --run-dir"
+                )
+    tasks = {**old.get("tasks", {}), **new["tasks"]}
+    return {**old, **new, "tasks": tasks, "created": old.get("created")}
+
+
+def execute(prepared: PreparedRun) -> dict[str, Any]:
+    """Run what is missing and return the scores (also written to scores.json)."""
+    config = prepared.config
+    with RunFolder(prepared.run_dir) as folder:
+        manifest = _merge_manifest(folder.read_manifest(), prepared.manifest, folder.path)
+        folder.write_manifest(manifest)
+        try:
+            asyncio.run(_run_async(prepared, folder))
+        finally:
+            scores = compute_scores(prepared, folder)
+            folder.write_scores(scores)
+    return scores
+
+
+async def _run_async(prepared: PreparedRun, folder: RunFolder) -> None:
+    config = prepared.config
+    backend = OpenAICompatBackend(
+        model=config.model,
+        base_url=config.base_url,
+        api_key=prepared.api_key,
+        timeout_s=config.timeout,
+        max_attempts=config.max_attempts,
+        max_connections=config.concurrency,
+    )
+    try:
+        with GraderPool(workers=config.grader_workers, timeout_s=config.grade_timeout) as pool:
+            runner = Runner(
+                folder=folder,
+                backend=backend,
+                pool=pool,
+                graders={t.task.name: t.task.grader for t in prepared.loaded},
+                sampling=config.sampling(),
+                progress=Progress(),
+                concurrency=config.concurrency,
+            )
+            await runner.run(prepared.items)
+    finally:
+        await backend.aclose()
+
+
+def compute_scores(prepared: PreparedRun, folder: RunFolder) -> dict[str, Any]:
+    tallies = tally(prepared.items, folder.state())
+    tasks = {
+        t.task.name: score_task(tallies[t.task.name], t.task.breakdown)
+        for t in prepared.loaded
+        if t.task.name in tallies
+    }
+    return {
+        "run_dir": str(prepared.run_dir),
+        "model": prepared.config.model,
+        "complete": all(task["complete"] for task in tasks.values()),
+        "tasks": tasks,
+    }

@@ -1,0 +1,61 @@
+"""The shape of the records in a run's sample log, and their conversion to and from types."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from r1eval.plan import WorkItem
+from r1eval.types import Completion, Grade, Usage
+
+
+def _item_fields(item: WorkItem) -> dict[str, Any]:
+    return {
+        "key": item.key,
+        "task": item.task,
+        "sample_id": item.sample.id,
+        "repeat": item.repeat,
+        "time": round(time.time(), 3),
+    }
+
+
+def completion_record(item: WorkItem, completion: Completion) -> dict[str, Any]:
+    """A response as logged: what came back, plus the gold and per-repeat prompt details.
+
+    The prompt text itself is not logged (it is rebuilt from the task; GPQA's authors ask
+    that its questions are never written out in plain text).
+    """
+    return {
+        "type": "completion",
+        **_item_fields(item),
+        **asdict(completion),
+        "gold": item.prompt.gold,
+        "prompt_metadata": item.prompt.metadata,
+    }
+
+
+def completion_from_record(record: dict[str, Any]) -> Completion:
+    return Completion(
+        text=record["text"],
+        reasoning=record.get("reasoning"),
+        finish_reason=record.get("finish_reason"),
+        usage=Usage(**record.get("usage", {})),
+        latency_s=record.get("latency_s"),
+        model=record.get("model"),
+    )
+
+
+def error_record(item: WorkItem, message: str, transient: bool, status: int | None) -> dict[str, Any]:
+    """A request that failed for good this time: never graded, retried on the next run."""
+    return {
+        "type": "error",
+        **_item_fields(item),
+        "message": message,
+        "transient": transient,
+        "status": status,
+    }
+
+
+def grade_record(item: WorkItem, grade: Grade) -> dict[str, Any]:
+    return {"type": "grade", **_item_fields(item), **asdict(grade)}

@@ -1,0 +1,125 @@
+"""Executing a plan: send what is missing, log each response at once, grade as they arrive.
+
+Requests go out from ``concurrency`` workers pulling from one queue, so the endpoint stays busy
+until the queue is empty. Each response is appended to the sample log the moment it arrives;
+grading runs in worker processes meanwhile (``GraderPool``), so it adds little to wall time.
+A request that fails for good is logged as an error (never graded, never a wrong answer) and
+is retried by the next run of the same command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from r1eval.backends.base import Backend
+from r1eval.errors import EndpointError, RequestFailed
+from r1eval.grading.pool import GraderPool
+from r1eval.plan import WorkItem, group_requests
+from r1eval.progress import Progress
+from r1eval.records import completion_from_record, completion_record, error_record, grade_record
+from r1eval.response import grade_completion
+from r1eval.store import RunFolder, read_completions
+from r1eval.types import Completion, Grade, Request, SamplingParams
+
+Grader = Callable[[str, str], Grade]
+
+
+@dataclass
+class Runner:
+    folder: RunFolder
+    backend: Backend
+    pool: GraderPool
+    graders: dict[str, Grader]
+    sampling: SamplingParams
+    progress: Progress
+    concurrency: int = 32
+    max_consecutive_failures: int = 20
+    _grading: list[asyncio.Future[None]] = field(default_factory=list)
+    _failures_in_a_row: int = 0
+    _fatal: BaseException | None = None
+
+    async def run(self, items: list[WorkItem]) -> None:
+        """Bring every item to a graded completion or a logged error."""
+        state = self.folder.state()
+        pending = [item for item in items if item.key not in state.completions]
+        ungraded = [i for i in items if i.key in state.completions and i.key not in state.grades]
+        self.progress.start(total=len(items), done=len(items) - len(pending) - len(ungraded))
+        with ThreadPoolExecutor(max_workers=max(1, self.pool.workers)) as executor:
+            self._executor = executor
+            self._regrade(ungraded)
+            queue: asyncio.Queue[tuple[Request, list[WorkItem]]] = asyncio.Queue()
+            for group in group_requests(pending, self.sampling):
+                queue.put_nowait(group)
+            workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
+            await asyncio.gather(*workers)
+            await asyncio.gather(*self._grading)
+        self.progress.finish()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _regrade(self, items: list[WorkItem]) -> None:
+        """Grade responses logged by an earlier run that stopped before grading them."""
+        if not items:
+            return
+        records = read_completions(self.folder.path, {item.key for item in items})
+        for item in items:
+            self._grade_soon(item, completion_from_record(records[item.key]))
+
+    async def _worker(self, queue: asyncio.Queue[tuple[Request, list[WorkItem]]]) -> None:
+        while self._fatal is None:
+            try:
+                request, group = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await self._send(request, group)
+
+    async def _send(self, request: Request, group: list[WorkItem]) -> None:
+        try:
+            completions = await self.backend.generate(request)
+        except RequestFailed as error:
+            self._record_errors(group, str(error), error.transient, error.status)
+            return
+        except EndpointError as error:
+            self._fatal = error
+            return
+        self._failures_in_a_row = 0
+        for item, completion in zip(group, completions):
+            self.folder.append(completion_record(item, completion))
+            self.progress.received(completion)
+            self._grade_soon(item, completion)
+        missing = group[len(completions) :]
+        if missing:
+            message = f"endpoint returned {len(completions)} of {len(group)} responses"
+            self._record_errors(missing, message, True, None)
+
+    def _record_errors(
+        self, items: list[WorkItem], message: str, transient: bool, status: int | None
+    ) -> None:
+        for item in items:
+            self.folder.append(error_record(item, message, transient, status))
+            self.progress.failed()
+        self._failures_in_a_row += 1
+        if self._failures_in_a_row >= self.max_consecutive_failures and self._fatal is None:
+            self._fatal = EndpointError(
+                f"stopped after {self._failures_in_a_row} failed requests in a row "
+                f"(last: {message}); everything received is saved: run the same command "
+                "again to resume"
+            )
+
+    def _grade_soon(self, item: WorkItem, completion: Completion) -> None:
+        grader = functools.partial(self.pool.grade, self.graders[item.task])
+        loop = asyncio.get_running_loop()
+        graded = loop.run_in_executor(
+            self._executor, grade_completion, completion, item.prompt.gold, grader
+        )
+
+        async def log_grade() -> None:
+            grade = await graded
+            self.folder.append(grade_record(item, grade))
+            self.progress.graded(grade)
+
+        self._grading.append(asyncio.ensure_future(log_grade()))

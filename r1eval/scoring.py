@@ -1,0 +1,131 @@
+"""Per-task scores of a run, from its plan and what its sample log holds.
+
+Scores count only graded responses; failed requests are counted apart (``n_errors``) and
+never as wrong answers. The interval is over questions (see ``r1eval.stats``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from r1eval import stats
+from r1eval.plan import WorkItem
+from r1eval.store import LogState
+
+
+@dataclass
+class Outcome:
+    """One graded response, reduced to what scoring needs."""
+
+    correct: bool
+    canonical: str | None
+    answered: bool
+    truncated: bool
+    method: str | None
+    tokens: dict[str, float]
+
+
+@dataclass
+class TaskTally:
+    questions: dict[str, list[Outcome]] = field(default_factory=lambda: defaultdict(list))
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    planned_questions: set[str] = field(default_factory=set)
+    errors: int = 0
+    not_attempted: int = 0
+    samples_per_question: int = 0
+
+
+def _tokens(completion: dict[str, Any]) -> dict[str, float]:
+    usage = completion.get("usage") or {}
+    shared = usage.get("shared_by") or 1
+    return {
+        name: usage[f"{name}_tokens"] / shared
+        for name in ("prompt", "completion", "reasoning")
+        if usage.get(f"{name}_tokens") is not None
+    }
+
+
+def tally(items: Iterable[WorkItem], state: LogState) -> dict[str, TaskTally]:
+    tallies: dict[str, TaskTally] = defaultdict(TaskTally)
+    for item in items:
+        t = tallies[item.task]
+        t.planned_questions.add(item.sample.id)
+        t.metadata[item.sample.id] = item.sample.metadata
+        t.samples_per_question = max(t.samples_per_question, item.repeat + 1)
+        grade, completion = state.grades.get(item.key), state.completions.get(item.key)
+        if grade is not None and completion is not None:
+            t.questions[item.sample.id].append(Outcome(
+                correct=bool(grade["correct"]),
+                canonical=grade.get("canonical"),
+                answered=grade.get("extracted") is not None,
+                truncated=completion.get("finish_reason") == "length",
+                method=grade.get("method"),
+                tokens=_tokens(completion),
+            ))
+        elif item.key in state.errors:
+            t.errors += 1
+        else:
+            t.not_attempted += 1
+    return dict(tallies)
+
+
+def _rate(count: float, total: int) -> float | None:
+    return count / total if total else None
+
+
+def score_task(t: TaskTally, breakdown: Iterable[str] = ()) -> dict[str, Any]:
+    """The score object of one task (the ``scores.json`` contract plus details)."""
+    per_question = [[o.correct for o in outs] for outs in t.questions.values()]
+    outcomes = [o for outs in t.questions.values() for o in outs]
+    n = len(outcomes)
+    interval = stats.score_interval(per_question) if per_question else None
+    completed = [o for o in outcomes if not o.truncated]
+    k = t.samples_per_question
+    full = [outs for outs in t.questions.values() if len(outs) >= k]
+    token_totals: Counter[str] = Counter()
+    for o in outcomes:
+        token_totals.update(o.tokens)
+    return {
+        "pass@1": float(stats.per_question_pass1(per_question).mean()) if per_question else None,
+        "ci_low": interval.low if interval else None,
+        "ci_high": interval.high if interval else None,
+        "ci_method": interval.method if interval else None,
+        "n_questions": len(per_question),
+        "n_questions_planned": len(t.planned_questions),
+        "samples_per_question": k,
+        "n_samples": n,
+        "n_errors": t.errors,
+        "n_not_attempted": t.not_attempted,
+        "complete": t.errors == 0 and t.not_attempted == 0,
+        "truncated_rate": _rate(sum(o.truncated for o in outcomes), n),
+        "no_answer_rate": _rate(sum(not o.answered for o in outcomes), n),
+        "accuracy_completed": _rate(sum(o.correct for o in completed), len(completed)),
+        f"cons@{k}": _rate(
+            sum(stats.consensus_correct([(o.canonical, o.correct) for o in outs]) for outs in full),
+            len(full),
+        ),
+        f"pass@{k}": _rate(
+            sum(stats.pass_at_k(len(outs), sum(o.correct for o in outs), k) for outs in full),
+            len(full),
+        ),
+        "extraction": dict(Counter(o.method or "none" for o in outcomes)),
+        "tokens": {name: round(total) for name, total in sorted(token_totals.items())},
+        "by": {key: _breakdown(t, key) for key in breakdown},
+    }
+
+
+def _breakdown(t: TaskTally, key: str) -> dict[str, dict[str, Any]]:
+    """Micro-averaged pass@1 per value of a metadata key (e.g. MMLU subject or category)."""
+    groups: dict[str, list[bool]] = defaultdict(list)
+    counts: Counter[str] = Counter()
+    for question, outs in t.questions.items():
+        value = str(t.metadata[question].get(key))
+        groups[value].extend(o.correct for o in outs)
+        counts[value] += 1
+    return {
+        value: {"pass@1": sum(flags) / len(flags), "n_questions": counts[value]}
+        for value, flags in sorted(groups.items())
+    }

@@ -1,0 +1,45 @@
+"""AIME 2024: the 30 problems of the 2024 AIME I and II.
+
+Paper: DeepSeek-R1 (DeepSeek-AI, 2025), Table 4/5: pass@1 over 64 samples, cons@64.
+Data: HuggingFaceH4/aime_2024 on the Hub; locally ``aime24/test.jsonl`` (the QwenLM/Qwen2.5-Math
+evaluation copy). Prompt: the DeepSeek-R1 model card's math instruction.
+Answers are integers 0-999; the data stores some zero-padded ("025" is 25).
+"""
+
+from __future__ import annotations
+
+from r1eval.data import read_jsonl
+from r1eval.grading.math_answers import grade_math
+from r1eval.prompts import MATH_PROMPT, math_prompt
+from r1eval.task import HubSource, LocalSource, Record, Task
+from r1eval.types import Sample
+
+
+def to_sample(record: Record) -> Sample:
+    answer = str(int(str(record["answer"]).strip()))  # "025" -> "25"
+    return Sample(
+        id=str(record["id"]),
+        input=str(record["problem"]),
+        target=answer,
+        metadata={"url": record.get("url")},
+    )
+
+
+TASK = Task(
+    name="aime24",
+    version="1",
+    description="AIME 2024 (I and II), 30 integer-answer problems",
+    hub=HubSource(
+        path="HuggingFaceH4/aime_2024",
+        split="train",
+        revision="2fe88a2f1091d5048c0f36abc874fb997b3dd99a",
+    ),
+    local=LocalSource(path="aime24/test.jsonl", reader=read_jsonl),
+    size=30,
+    prompt_template=MATH_PROMPT,
+    to_sample=to_sample,
+    prompt=math_prompt,
+    grader=grade_math,
+    r1_samples=64,
+    reference="DeepSeek-R1 (arXiv:2501.12948); prompt from the DeepSeek-R1 model card",
+)

@@ -1,0 +1,71 @@
+"""GPQA Diamond: 198 graduate-level biology, chemistry and physics questions.
+
+Paper: Rein et al. 2023, "GPQA: A Graduate-Level Google-Proof Q&A Benchmark" (arXiv:2311.12022).
+Data: Idavidrein/gpqa (gated) config gpqa_diamond on the Hub; locally the authors' password-
+protected ``gpqa/dataset.zip``, read in memory (the authors ask that questions never appear in
+plain text online: r1eval never writes them to disk). Prompt: openai/simple-evals gpqa_eval.py.
+The correct answer is always listed first in the data: the four options are put in a seeded
+random order per question and per repeat, and the order is recorded with each sample.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from r1eval.data import read_csv_rows, read_zip_member
+from r1eval.grading.choice_answers import grade_choice
+from r1eval.multiple_choice import multiple_choice_prompt, option_order
+from r1eval.prompts import MULTIPLE_CHOICE_PROMPT
+from r1eval.task import HubSource, LocalSource, Record, Task
+from r1eval.types import Prompt, Sample
+
+ZIP_MEMBER = "dataset/gpqa_diamond.csv"
+ZIP_PASSWORD = b"deserted-untie-orchid"  # published by the authors in their README
+
+
+def read_gpqa_zip(path: Path) -> list[Record]:
+    text = read_zip_member(path, ZIP_MEMBER, ZIP_PASSWORD)
+    header, *rows = read_csv_rows(text, f"{path}:{ZIP_MEMBER}")
+    return [dict(zip(header, row)) for row in rows]
+
+
+def to_sample(record: Record) -> Sample:
+    options = (
+        record["Correct Answer"],
+        record["Incorrect Answer 1"],
+        record["Incorrect Answer 2"],
+        record["Incorrect Answer 3"],
+    )
+    return Sample(
+        id=str(record["Record ID"]),
+        input=str(record["Question"]),
+        target="A",  # the correct answer comes first in the data's own order
+        choices=tuple(str(option) for option in options),
+        metadata={"domain": record.get("High-level domain"), "subdomain": record.get("Subdomain")},
+    )
+
+
+def prompt(sample: Sample, repeat: int) -> Prompt:
+    return multiple_choice_prompt(sample, option_order(f"gpqa_diamond:{sample.id}:{repeat}"))
+
+
+TASK = Task(
+    name="gpqa_diamond",
+    version="1",
+    description="GPQA Diamond, 198 four-option science questions, options shuffled per repeat",
+    hub=HubSource(
+        path="Idavidrein/gpqa",
+        config="gpqa_diamond",
+        split="train",
+        revision="633f5ee89ab8ad4522a9f850766b73f62147ffdd",
+    ),
+    local=LocalSource(path="gpqa/dataset.zip", reader=read_gpqa_zip),
+    size=198,
+    prompt_template=MULTIPLE_CHOICE_PROMPT,
+    to_sample=to_sample,
+    prompt=prompt,
+    grader=grade_choice,
+    r1_samples=8,
+    reference="Rein et al. 2023 (arXiv:2311.12022); prompt from openai/simple-evals",
+    breakdown=("domain",),
+)

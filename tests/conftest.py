@@ -1,0 +1,25 @@
+"""Shared fixtures: the official benchmark files, run on real data where the tests need it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def official_data_dir() -> Path:
+    return Path(os.environ.get("R1EVAL_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The official benchmark files; CI sets R1EVAL_REQUIRE_DATA=1 so absence is a failure."""
+    path = official_data_dir()
+    if not (path / "math500").is_dir():
+        if os.environ.get("R1EVAL_REQUIRE_DATA") == "1":
+            pytest.fail(f"benchmark data not found at {path} (R1EVAL_DATA_DIR)")
+        pytest.skip(f"benchmark data not found at {path}; set R1EVAL_DATA_DIR")
+    return path

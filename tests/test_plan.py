@@ -1,0 +1,53 @@
+"""Work items, cache keys and request grouping."""
+
+from __future__ import annotations
+
+from r1eval.data import LoadedTask
+from r1eval.plan import build_plan, group_requests, request_key
+from r1eval.registry import resolve
+from r1eval.types import Sample, SamplingParams
+
+ENDPOINT = {"model": "m", "base_url": "http://x/v1"}
+SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=100)
+MESSAGES = ({"role": "user", "content": "q"},)
+
+
+def test_key_changes_with_everything_that_changes_the_output() -> None:
+    base = request_key(ENDPOINT, SAMPLING, MESSAGES, "t", "1", 0)
+    assert request_key(ENDPOINT, SAMPLING, MESSAGES, "t", "1", 0) == base
+    variants = [
+        request_key({**ENDPOINT, "model": "m2"}, SAMPLING, MESSAGES, "t", "1", 0),
+        request_key({**ENDPOINT, "base_url": "http://y/v1"}, SAMPLING, MESSAGES, "t", "1", 0),
+        request_key(ENDPOINT, SamplingParams(temperature=0.7, top_p=0.95, max_tokens=100),
+                    MESSAGES, "t", "1", 0),
+        request_key(ENDPOINT, SAMPLING, ({"role": "user", "content": "q2"},), "t", "1", 0),
+        request_key(ENDPOINT, SAMPLING, MESSAGES, "t", "1", 1),  # the repeat index
+    ]
+    assert len({base, *variants}) == 6
+
+
+def _loaded(task_name: str, samples: list[Sample]) -> LoadedTask:
+    return LoadedTask(task=resolve([task_name])[0], samples=tuple(samples), source={})
+
+
+def test_math_repeats_share_one_request_with_n_and_gpqa_repeats_do_not() -> None:
+    math = _loaded("math500", [Sample(id="p1", input="1+1?", target="2"),
+                               Sample(id="p2", input="2+2?", target="4")])
+    gpqa = _loaded("gpqa_diamond", [Sample(id="g1", input="Q?", target="A",
+                                           choices=("right", "w1", "w2", "w3"))])
+    items = build_plan([math, gpqa], {"math500": 4, "gpqa_diamond": 3}, ENDPOINT, SAMPLING)
+    assert len(items) == 2 * 4 + 3
+    assert len({item.key for item in items}) == len(items)  # repeats never collapse
+    groups = group_requests(items, SAMPLING)
+    sizes = [(members[0].task, request.n) for request, members in groups]
+    # GPQA shuffles options per repeat: some of its 3 repeats differ, so no single n=3 request.
+    assert sizes[:2] == [("math500", 4), ("math500", 4)]
+    assert sum(n for task, n in sizes if task == "gpqa_diamond") == 3
+    assert all(n < 3 for task, n in sizes if task == "gpqa_diamond")
+
+
+def test_only_missing_repeats_are_regrouped() -> None:
+    math = _loaded("math500", [Sample(id="p1", input="1+1?", target="2")])
+    items = build_plan([math], {"math500": 8}, ENDPOINT, SAMPLING)
+    groups = group_requests(items[5:], SAMPLING)
+    assert [(r.n, [m.repeat for m in members]) for r, members in groups] == [(3, [5, 6, 7])]
