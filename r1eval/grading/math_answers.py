@@ -1,0 +1,197 @@
+"""Grade a final answer against a math gold answer (MATH-500 LaTeX, or an AIME integer).
+
+The prediction is, in order of preference:
+
+- ``boxed``: the content of the last balanced ``\\boxed{...}`` / ``\\fbox{...}`` (or
+  ``\\boxed 5``) of the answer, found here by brace matching and given alone to math-verify.
+  Given the whole text, math-verify would parse several boxes as one set ({3, 5} for
+  ``\\boxed{5} Wait, actually \\boxed{3}``), which matches neither gold.
+- ``boxed_multi``: when the gold is a set of several values (``1,-2``, ``1 \\pm \\sqrt{19}``)
+  and the answer ends with a run of boxes joined only by commas, "and" or "or"
+  (``\\boxed{1} and \\boxed{-2}``), the contents of that run, read as one set.
+- ``fallback``: with no box at all, math-verify's own anchors ("the final answer is 9", the last
+  ``$...$``) on the last ``TAIL_CHARS`` characters of the answer.
+
+math-verify's timeouts use ``signal.alarm``, which only works in a process's main thread:
+they are on there (the grader pool's workers) and off in any other thread.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+from r1eval.errors import DataError
+from r1eval.types import Grade
+
+TAIL_CHARS = 4_000
+TIMEOUT_S = 5
+_EXPLAIN_CHARS = 80
+
+# A thin space, negative space, "{,}" or "\ " between digit groups: "1\,000" would parse as 1*0.
+_DIGIT_GROUP_SEPARATOR = re.compile(r"(?<=\d)(?:\\[,!;: ]|\{,\})(?=\d{3}(?!\d))")
+# What may stand between two boxes of one multi-valued answer: "$\boxed{1}$ and $\boxed{-2}$".
+_BOX_JOINER = re.compile(
+    r"[\s$,;.]*(?:(?:and|or|\\text\{\s*(?:and|or)\s*\}|\\quad|\\qquad)[\s$,;.]*)?"
+    r"(?:[A-Za-z]\s*=[\s$]*)?"
+)
+_BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+_BOX_BRACE = re.compile(r"[ \t]*\{")
+_BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.DOTALL)
+# "\boxed 5": TeX boxes one token; a model writing "\boxed 25." means 25.
+_BARE_BOX_TOKEN = re.compile(r"[ \t]+([^\s${}\\]+)")
+_FALLBACK_CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
+
+
+def grade_math(answer: str, gold: str) -> Grade:
+    """Grade ``answer`` (a final answer, reasoning already removed) against ``gold``.
+
+    Raises ``DataError`` when the gold answer itself does not parse.
+    """
+    timeout = _timeout()
+    gold_parsed = _parse_boxed(gold, timeout)
+    if not gold_parsed:
+        raise DataError(f"the gold answer {gold!r} does not parse")
+    parsed, extracted, method = _prediction(answer, gold_parsed, timeout)
+    if not parsed or extracted is None:
+        why = "the boxed answer does not parse" if method != "fallback" else "no answer found"
+        return Grade(False, extracted, None, method, "no_answer", f"{method}: {why}")
+    correct = bool(verify(gold_parsed, parsed, timeout_seconds=timeout))
+    shown = extracted if len(extracted) <= _EXPLAIN_CHARS else extracted[:_EXPLAIN_CHARS] + "..."
+    verdict = "matches" if correct else "does not match"
+    return Grade(
+        correct=correct,
+        extracted=extracted,
+        canonical=canonical_form(parsed, extracted),
+        method=method,
+        failure=None if correct else "wrong",
+        explanation=f"{method}: {shown!r} {verdict} gold {gold!r}",
+    )
+
+
+def normalise_digit_groups(latex: str) -> str:
+    """Remove LaTeX spacing between groups of three digits: ``1\\,000`` -> ``1000``."""
+    return _DIGIT_GROUP_SEPARATOR.sub("", latex)
+
+
+def parse_gold(gold: str) -> list[Any]:
+    """Parse a gold answer the way ``grade_math`` does (wrapped in ``\\boxed{}``)."""
+    return _parse_boxed(gold, _timeout())
+
+
+def canonical_form(parsed: Sequence[Any], extracted: str) -> str:
+    """A string for majority voting: the parsed value printed by sympy, else the raw string.
+
+    ``\\frac12``, ``\\frac{1}{2}`` and ``0.5`` all become ``1/2``.
+    """
+    for item in parsed:
+        if not isinstance(item, str):
+            try:
+                return str(item)
+            except ValueError:  # an integer beyond Python's int-to-str digit limit
+                break
+    return "".join(extracted.split())
+
+
+@dataclass(frozen=True)
+class Box:
+    """One box of a text: ``text[start:end]`` is the whole ``\\boxed{...}``."""
+
+    start: int
+    end: int
+    content: str
+
+
+def find_boxes(text: str) -> list[Box]:
+    """Every balanced, non-empty ``\\boxed{}`` / ``\\fbox{}`` / ``\\boxed 5`` of ``text``.
+
+    Linear time: the braces are matched in one pass (``\\{`` and ``\\}`` are not braces).
+    """
+    closing = _matching_braces(text)
+    boxes = []
+    for command in _BOX_COMMAND.finditer(text):
+        box = _box_at(text, command.start(), command.end(), closing)
+        if box is not None:
+            boxes.append(box)
+    return boxes
+
+
+def _timeout() -> int | None:
+    """math-verify's signal timeouts raise outside the main thread: turn them off there."""
+    return TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+
+
+def _parse_boxed(latex: str, timeout: int | None) -> list[Any]:
+    """Parse one answer wrapped in a box, so that math-verify reads all of it as one value.
+
+    Unwrapped, ``[-2,7]`` or ``\\text{(C)}`` may parse to nothing and a pmatrix to one entry.
+    """
+    wrapped = "\\boxed{" + normalise_digit_groups(latex) + "}"
+    return list(parse(wrapped, parsing_timeout=timeout))
+
+
+def _prediction(
+    answer: str, gold_parsed: list[Any], timeout: int | None
+) -> tuple[list[Any], str | None, str]:
+    """Parse the prediction: (parsed values, the string that was parsed, method)."""
+    boxes = find_boxes(answer)
+    if boxes:
+        content, method = _boxed_content(answer, boxes, gold_parsed)
+        return _parse_boxed(content, timeout), content, method
+    tail = normalise_digit_groups(answer[-TAIL_CHARS:])
+    parsed = list(parse(tail, extraction_config=_FALLBACK_CONFIG, parsing_timeout=timeout))
+    # parse() returns [value, matched string], [matched string] if that did not parse, or [].
+    matched = [item for item in parsed if isinstance(item, str)]
+    return parsed, (matched[-1] if matched else None), "fallback"
+
+
+def _boxed_content(answer: str, boxes: list[Box], gold_parsed: list[Any]) -> tuple[str, str]:
+    """The box content to grade and its method: the last box, or the last run of boxes."""
+    run = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        joined = box.end <= run[-1].start  # not a box nested in the next one
+        if not (joined and _BOX_JOINER.fullmatch(answer, box.end, run[-1].start)):
+            break
+        run.append(box)
+    if len(run) > 1 and _is_multi_valued(gold_parsed):
+        return ", ".join(box.content for box in reversed(run)), "boxed_multi"
+    return boxes[-1].content, "boxed"
+
+
+def _is_multi_valued(parsed: list[Any]) -> bool:
+    """True when the (gold) answer parsed to a finite set of several values."""
+    first = next((item for item in parsed if not isinstance(item, str)), None)
+    return first is not None and bool(getattr(first, "is_FiniteSet", False)) and len(first) > 1
+
+
+def _box_at(text: str, start: int, after: int, closing: dict[int, int]) -> Box | None:
+    """The box whose command spans ``text[start:after]``; None if unbalanced or empty."""
+    opening = _BOX_BRACE.match(text, after)
+    if opening is not None:
+        end = closing.get(opening.end() - 1)
+        if end is None:
+            return None
+        content = text[opening.end() : end].strip()
+        return Box(start, end + 1, content) if content else None
+    bare = _BARE_BOX_TOKEN.match(text, after)
+    if bare is None:
+        return None
+    token = bare.group(1).rstrip(".,;:")
+    return Box(start, bare.end(), token) if token else None
+
+
+def _matching_braces(text: str) -> dict[int, int]:
+    """Map the index of each ``{`` that is closed to the index of its ``}``."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for token in _BRACE_OR_ESCAPE.finditer(text):
+        if token.group() == "{":
+            stack.append(token.start())
+        elif token.group() == "}" and stack:
+            pairs[stack.pop()] = token.start()
+    return pairs

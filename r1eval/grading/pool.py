@@ -1,0 +1,204 @@
+"""Run graders in worker processes, with a wall-clock limit per answer.
+
+math-verify bounds its own work with ``signal.alarm``, which works only in a process's main
+thread, and a single huge integer operation can hold the GIL for minutes. So each answer is
+graded in the main thread of a worker process; a worker that does not answer within
+``timeout_s`` is killed (SIGKILL) and replaced, and the answer fails as ``grader_timeout``.
+
+``grade`` may be called from many threads at once: each call borrows one idle worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext
+from multiprocessing.process import BaseProcess
+from types import TracebackType
+
+from r1eval.grading.math_answers import grade_math
+from r1eval.types import FailureReason, Grade
+
+Grader = Callable[[str, str], Grade]
+
+STARTUP_TIMEOUT_S = 120.0
+_READY = "ready"
+
+
+def preload_math_verify() -> None:
+    """Default worker initializer: import math-verify and parse once, so no job pays for it."""
+    grade_math("\\boxed{1}", "1")
+
+
+def call_grader(grader: Grader, answer: str, gold: str) -> Grade:
+    """Run ``grader``, turning any exception it raises into a ``grader_error`` grade.
+
+    The one place where every ``Exception`` is caught: a grader bug or a pathological input
+    must cost one answer, not the run; the error's repr is kept on the grade.
+    """
+    try:
+        return grader(answer, gold)
+    except Exception as error:  # deliberate: reported on the grade, see the docstring
+        return _failed("grader_error", f"grader raised {_one_line(error)}")
+
+
+class GraderPool:
+    """Worker processes that grade answers; use as a context manager, or call ``close()``.
+
+    ``workers=0`` grades inline in the calling thread: no process, no wall-clock limit, and
+    math-verify's own timeouts are off unless the calling thread is the main thread.
+    ``close()`` must be called after the last ``grade()`` has returned.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        timeout_s: float = 30.0,
+        initializer: Callable[[], None] | None = preload_math_verify,
+    ) -> None:
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        if self.workers < 0 or timeout_s <= 0:
+            raise ValueError("workers must be >= 0 and timeout_s > 0")
+        self.timeout_s = timeout_s
+        self._initializer = initializer
+        self._context = multiprocessing.get_context("spawn")
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._live: set[_Worker] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        for _ in range(self.workers):
+            self._idle.put(self._start_worker())
+
+    def grade(self, grader: Grader, answer: str, gold: str) -> Grade:
+        """``grader(answer, gold)`` in a worker; failures come back as a failed ``Grade``."""
+        if self._closed:
+            raise RuntimeError("the grader pool is closed")
+        if self.workers == 0:
+            return call_grader(grader, answer, gold)
+        worker = self._idle.get()
+        try:
+            grade = worker.run(grader, answer, gold, self.timeout_s)
+        except _WorkerLost as lost:
+            self._retire(worker)
+            worker = self._start_worker()
+            grade = lost.grade
+        finally:
+            self._idle.put(worker)
+        return grade
+
+    def close(self) -> None:
+        """Stop every worker and reap it; no process is left behind."""
+        with self._lock:
+            self._closed = True
+            workers, self._live = list(self._live), set()
+        for worker in workers:
+            worker.stop()
+
+    def __enter__(self) -> GraderPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _start_worker(self) -> _Worker:
+        worker = _Worker(self._context, self._initializer)
+        with self._lock:
+            self._live.add(worker)
+        return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        with self._lock:
+            self._live.discard(worker)
+        worker.stop(graceful=False)
+
+
+class _WorkerLost(Exception):
+    """The worker timed out or died; ``grade`` is what to report for the answer."""
+
+    def __init__(self, grade: Grade) -> None:
+        super().__init__(grade.explanation)
+        self.grade = grade
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe. Used by one thread at a time."""
+
+    def __init__(self, context: SpawnContext, initializer: Callable[[], None] | None) -> None:
+        self._conn, child_conn = context.Pipe()
+        self._process: BaseProcess = context.Process(
+            target=_worker_main, args=(child_conn, initializer), daemon=True
+        )
+        self._process.start()
+        child_conn.close()
+        self._ready = False
+
+    def run(self, grader: Grader, answer: str, gold: str, timeout_s: float) -> Grade:
+        """Grade one answer; raises ``_WorkerLost`` when the worker must be replaced."""
+        if not self._ready:
+            self._receive(STARTUP_TIMEOUT_S, "to start")
+            self._ready = True
+        try:
+            self._conn.send((grader, answer, gold))
+        except OSError as error:  # broken pipe: the worker died while idle
+            raise self._died() from error
+        result = self._receive(timeout_s, "to grade")
+        if not isinstance(result, Grade):
+            raise TypeError(f"grader returned {type(result).__name__}, not Grade")
+        return result
+
+    def _receive(self, timeout_s: float, doing: str) -> object:
+        try:
+            if self._conn.poll(timeout_s):
+                return self._conn.recv()
+        except (EOFError, OSError) as error:
+            raise self._died() from error
+        raise _WorkerLost(
+            _failed("grader_timeout", f"grader worker took more than {timeout_s:g} s {doing}")
+        )
+
+    def _died(self) -> _WorkerLost:
+        self._process.join(timeout=5)
+        status = self._process.exitcode
+        return _WorkerLost(_failed("grader_error", f"grader worker died (exit code {status})"))
+
+    def stop(self, graceful: bool = True) -> None:
+        """Ask the worker to exit (or not, if not ``graceful``), kill it if alive, reap it."""
+        if graceful and self._process.is_alive():
+            with contextlib.suppress(OSError):  # the worker is already gone (broken pipe)
+                self._conn.send(None)
+            self._process.join(timeout=2)
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._process.close()
+        self._conn.close()
+
+
+def _worker_main(conn: Connection, initializer: Callable[[], None] | None) -> None:
+    """A worker's main thread: grade each (grader, answer, gold) received until ``None``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+    if initializer is not None:
+        initializer()
+    conn.send(_READY)
+    while (job := conn.recv()) is not None:
+        conn.send(call_grader(*job))
+    conn.close()
+
+
+def _failed(failure: FailureReason, explanation: str) -> Grade:
+    return Grade(False, None, None, None, failure, explanation)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(repr(error).split())[:300]

@@ -1,0 +1,112 @@
+"""The grader pool, with real worker processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from r1eval.grading.math_answers import grade_math
+from r1eval.grading.pool import GraderPool
+
+from graders_for_tests import exact, exit_abruptly, raise_error, sleep_forever
+
+
+def child_pids() -> set[int | None]:
+    return {child.pid for child in multiprocessing.active_children()}
+
+
+@pytest.fixture()
+def pool() -> Iterator[GraderPool]:
+    before = child_pids()
+    with GraderPool(workers=2, timeout_s=2.0) as pool:
+        yield pool
+    assert child_pids() <= before, "worker processes left behind"
+
+
+def test_grades_math_in_a_worker(pool: GraderPool) -> None:
+    grade = pool.grade(grade_math, "so \\boxed{\\frac{1}{2}}", "0.5")
+    assert (grade.correct, grade.method, grade.extracted) == (True, "boxed", "\\frac{1}{2}")
+
+
+def test_a_stuck_grader_times_out_and_the_pool_recovers(pool: GraderPool) -> None:
+    assert pool.grade(exact, "1", "1").correct  # both workers may still be starting: wait
+    started = time.monotonic()
+    grade = pool.grade(sleep_forever, "1", "1")
+    elapsed = time.monotonic() - started
+    assert (grade.correct, grade.failure) == (False, "grader_timeout")
+    assert 2.0 <= elapsed < 10.0
+    assert "2 s" in grade.explanation
+    for _ in range(3):  # every worker, the replacement included, grades again
+        assert pool.grade(grade_math, "\\boxed{3}", "3").correct
+
+
+def test_a_grader_exception_is_a_grader_error(pool: GraderPool) -> None:
+    grade = pool.grade(raise_error, "x", "1")
+    assert (grade.correct, grade.failure, grade.method) == (False, "grader_error", None)
+    assert "ValueError" in grade.explanation and "\n" not in grade.explanation
+    assert pool.grade(exact, "1", "1").correct
+
+
+def test_a_dying_worker_is_replaced(pool: GraderPool) -> None:
+    grade = pool.grade(exit_abruptly, "1", "1")
+    assert (grade.correct, grade.failure) == (False, "grader_error")
+    assert "died (exit code 3)" in grade.explanation
+    for _ in range(3):
+        assert pool.grade(exact, "2", "2").correct
+
+
+def test_a_worker_killed_while_idle_is_replaced() -> None:
+    before = child_pids()
+    with GraderPool(workers=1, timeout_s=5.0) as pool:
+        assert pool.grade(exact, "1", "1").correct
+        (worker_pid,) = child_pids() - before
+        assert worker_pid is not None
+        os.kill(worker_pid, signal.SIGKILL)
+        time.sleep(0.2)
+        grade = pool.grade(exact, "1", "1")
+        assert (grade.correct, grade.failure) == (False, "grader_error")
+        assert pool.grade(exact, "1", "1").correct
+    assert child_pids() <= before
+
+
+def test_concurrent_jobs_from_many_threads(pool: GraderPool) -> None:
+    jobs = [(f"\\boxed{{{i}}}", str(i if i % 2 == 0 else i + 1)) for i in range(20)]
+    with ThreadPoolExecutor(max_workers=8) as threads:
+        grades = list(threads.map(lambda job: pool.grade(grade_math, *job), jobs))
+    assert [grade.extracted for grade in grades] == [str(i) for i in range(20)]
+    assert [grade.correct for grade in grades] == [i % 2 == 0 for i in range(20)]
+
+
+def test_close_stops_every_worker() -> None:
+    before = child_pids()
+    pool = GraderPool(workers=3, timeout_s=5.0)
+    assert len(child_pids() - before) == 3
+    assert pool.grade(exact, "a", "a").correct
+    pool.close()
+    assert child_pids() <= before
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.grade(exact, "a", "a")
+
+
+def test_inline_mode_grades_in_the_calling_thread() -> None:
+    before = child_pids()
+    with GraderPool(workers=0) as pool:
+        assert child_pids() == before
+        assert pool.grade(grade_math, "\\boxed{1\\,000}", "1000").correct
+        assert pool.grade(raise_error, "x", "1").failure == "grader_error"
+        with ThreadPoolExecutor(max_workers=2) as threads:
+            grade = threads.submit(pool.grade, grade_math, "\\boxed{2}", "2").result()
+        assert grade.correct
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        GraderPool(workers=-1)
+    with pytest.raises(ValueError):
+        GraderPool(workers=0, timeout_s=0)

@@ -1,0 +1,142 @@
+"""Multiple-choice letter extraction: the rules, their order, and the known traps."""
+
+from __future__ import annotations
+
+import pytest
+
+from r1eval.grading.choice_answers import extract_choice, grade_choice
+
+# (answer text, expected letter, expected method)
+EXTRACTIONS = [
+    # answer line, in its many spellings
+    ("Answer: C", "C", "answer_line"),
+    ("answer: C", "C", "answer_line"),
+    ("ANSWER:B", "B", "answer_line"),
+    ("Final Answer: D", "D", "answer_line"),
+    ("**Answer:** D", "D", "answer_line"),
+    ("**Answer**: D", "D", "answer_line"),
+    ("Answer: (C)", "C", "answer_line"),
+    ("Answer: [B]", "B", "answer_line"),
+    ("Answer: $C$", "C", "answer_line"),
+    ("Answer: \\boxed{C}", "C", "answer_line"),
+    ("Answer: $\\boxed{\\text{A}}$", "A", "answer_line"),
+    ("Answer: \\textbf{C}", "C", "answer_line"),
+    ("Answer: C) 12 m/s", "C", "answer_line"),
+    ("Answer: B. The field doubles.", "B", "answer_line"),
+    ("Answer：B", "B", "answer_line"),
+    ("Answer: Option C", "C", "answer_line"),
+    ("**Answer: option (B)**", "B", "answer_line"),
+    ("Answer: A", "A", "answer_line"),
+    # lowercase only inside parentheses ("a" alone is the article)
+    ("Answer: (c)", "C", "answer_line"),
+    ("Answer: c", None, None),
+    ("Answer: a larger field", None, None),
+    # the last answer line wins, not the first
+    ("Answer: B\nOn reflection...\nAnswer: C", "C", "answer_line"),
+    ("Answer: C\nAnswer: A", "A", "answer_line"),
+    # a letter that is part of a word or a symbol is never taken
+    ("Answer: \\Delta E", None, None),
+    ("Answer: $\\Delta E$", None, None),
+    ("Answer: Apple", None, None),
+    ("Answer: B_0", None, None),
+    ("Answer: $\\mathrm{B}_0$", None, None),
+    ("Answer: B^2", None, None),
+    ("Answer: A'", None, None),
+    ("Answer: B2", None, None),
+    ("Answer: E", None, None),
+    ("Answer: D\nThen Answer: \\Delta E", "D", "answer_line"),
+    # boxed
+    ("so the choice is \\boxed{C}", "C", "boxed"),
+    ("$\\boxed{\\text{C}}$", "C", "boxed"),
+    ("\\boxed{(B)}", "B", "boxed"),
+    ("\\boxed{A} ... no: \\boxed{D}", "D", "boxed"),
+    ("\\boxed{\\mathrm{B}_0}", None, None),
+    ("\\boxed{C_1}", None, None),
+    # "the answer is"
+    ("The answer is (C).", "C", "answer_is"),
+    ("so the answer is D", "D", "answer_is"),
+    ("The correct option is C", "C", "answer_is"),
+    ("The correct answer is option B.", "B", "answer_is"),
+    ("The answer is: **B**", "B", "answer_is"),
+    ("The answer is A, no, the answer is B", "B", "answer_is"),
+    ("The answer is \\Delta E", None, None),
+    ("The answer is not obvious", None, None),
+    # a last line that is only the letter
+    ("Reasoning...\nC", "C", "final_line"),
+    ("Reasoning...\n(C)", "C", "final_line"),
+    ("Reasoning...\n**C**", "C", "final_line"),
+    ("Reasoning...\nC.", "C", "final_line"),
+    ("Reasoning...\n$D$\n\n", "D", "final_line"),
+    ("Reasoning...\nE", None, None),
+    ("Reasoning...\nC is right", None, None),
+    # rule order: an answer line beats a later box
+    ("Answer: A\n\\boxed{B}", "A", "answer_line"),
+    ("\\boxed{B}\nthe answer is C", "B", "boxed"),
+    # nothing
+    ("", None, None),
+    ("I believe A and B are both plausible.", None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "letter", "method"), EXTRACTIONS)
+def test_extract_choice(text: str, letter: str | None, method: str | None) -> None:
+    assert extract_choice(text) == (letter, method)
+
+
+def test_choice_letters_are_a_parameter() -> None:
+    assert extract_choice("Answer: E", letters="ABCDE") == ("E", "answer_line")
+    assert extract_choice("Answer: \\Delta E", letters="ABCDE") == (None, None)
+    with pytest.raises(ValueError, match="uppercase"):
+        extract_choice("Answer: a", letters="abcd")
+
+
+# (answer text, gold letter, expected correct, expected failure)
+GRADES = [
+    ("Answer: C", "C", True, None),
+    ("Answer: C", "c", True, None),
+    ("Answer: B", "C", False, "wrong"),
+    ("Answer: \\Delta E", "E", False, "no_answer"),
+    ("Answer: B\nAnswer: C", "C", True, None),
+    ("Answer: B\nAnswer: C", "B", False, "wrong"),
+    ("nothing", "A", False, "no_answer"),
+]
+
+
+@pytest.mark.parametrize(("text", "gold", "correct", "failure"), GRADES)
+def test_grade_choice(text: str, gold: str, correct: bool, failure: str | None) -> None:
+    letters = "ABCDE" if gold == "E" else "ABCD"
+    grade = grade_choice(text, gold, letters)
+    assert (grade.correct, grade.failure) == (correct, failure)
+    if failure != "no_answer":
+        assert grade.extracted == grade.canonical == text[-1]
+        assert grade.method == "answer_line"
+    else:
+        assert grade.extracted is None and grade.method is None
+
+
+def test_gold_letter_must_be_a_choice() -> None:
+    with pytest.raises(ValueError, match="gold letter"):
+        grade_choice("Answer: A", "E")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Answer:" + " " * 200_000 + "x",
+        "Answer: " + "*" * 200_000,
+        "answer is" + " " * 200_000 + "x",
+        "the answer is option " * 10_000,
+        "Answer: option" + " " * 200_000 + "x",
+        "\\boxed{C" + " " * 200_000 + "x",
+        "\\boxed{" * 30_000,
+        "Answer: $\\boxed{\\text{" * 10_000,
+        "Answer: " + "(" * 200_000,
+        "A" * 200_000,
+        "*" * 200_000 + "C" + "*" * 200_000,
+    ],
+    ids=lambda text: repr(text[:24]),
+)
+def test_adversarial_input_completes(text: str) -> None:
+    """Linear-time patterns: each of these would take hours with backtracking ones."""
+    assert len(text) >= 200_000
+    extract_choice(text)

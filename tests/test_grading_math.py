@@ -1,0 +1,223 @@
+"""Math grading with math-verify: boxes, fallbacks, and the traps around them."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from r1eval.errors import DataError
+from r1eval.grading.math_answers import (
+    canonical_form,
+    find_boxes,
+    grade_math,
+    normalise_digit_groups,
+    parse_gold,
+)
+from r1eval.types import Grade
+
+# (response, gold, expected correct, expected method, expected failure)
+CASES = [
+    # boxes, nested braces, \fbox, "\boxed 5"
+    ("So the answer is $\\boxed{42}$.", "42", True, "boxed", None),
+    ("\\boxed{41}", "42", False, "boxed", "wrong"),
+    ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{\\sqrt{2}}{2}", True, "boxed", None),
+    ("\\boxed{\\dfrac{\\sqrt{3}}{3}}", "\\frac{\\sqrt{3}}{3}", True, "boxed", None),
+    ("\\fbox{7}", "7", True, "boxed", None),
+    ("hence \\boxed 5.", "5", True, "boxed", None),
+    ("\\boxed{\\{1,2\\}}", "1,2", True, "boxed", None),
+    # fractions and decimals: math-verify parses 0.5 to the rational 1/2
+    ("\\boxed{0.5}", "\\frac{1}{2}", True, "boxed", None),
+    ("\\boxed{\\frac12}", "0.5", True, "boxed", None),
+    ("\\boxed{\\frac54}", "1.25", True, "boxed", None),
+    ("\\boxed{0.33}", "\\frac{1}{3}", False, "boxed", "wrong"),
+    # intervals: open and closed ends differ
+    ("\\boxed{[-2,7]}", "[-2,7]", True, "boxed", None),
+    ("\\boxed{(-2,7)}", "[-2,7]", False, "boxed", "wrong"),
+    ("\\boxed{(-\\infty,0]}", "(-\\infty, 0]", True, "boxed", None),
+    ("\\boxed{(0,9)\\cup(9,36)}", "(0,9) \\cup (9,36)", True, "boxed", None),
+    # sets and tuples
+    ("\\boxed{3, 5, 7}", "3, 5, 7", True, "boxed", None),
+    ("\\boxed{7, 5, 3}", "3, 5, 7", True, "boxed", None),
+    ("\\boxed{7}", "3, 5, 7", False, "boxed", "wrong"),
+    ("\\boxed{1 + \\sqrt{19}, 1 - \\sqrt{19}}", "1 \\pm \\sqrt{19}", True, "boxed", None),
+    (
+        "\\boxed{\\left(3, \\frac{\\pi}{2}\\right)}",
+        "\\left( 3, \\frac{\\pi}{2} \\right)",
+        True,
+        "boxed",
+        None,
+    ),
+    ("\\boxed{(1,-16,-4,43)}", "(1,-16,-4,43)", True, "boxed", None),
+    ("\\boxed{(-16,1,-4,43)}", "(1,-16,-4,43)", False, "boxed", "wrong"),
+    (
+        "\\boxed{\\begin{pmatrix} -2 \\\\ -14 \\end{pmatrix}}",
+        "\\begin{pmatrix} -2 \\\\ -14 \\end{pmatrix}",
+        True,
+        "boxed",
+        None,
+    ),
+    # text answers
+    ("\\boxed{\\text{(C)}}", "\\text{(C)}", True, "boxed", None),
+    ("\\boxed{C}", "\\text{(C)}", True, "boxed", None),
+    ("\\boxed{\\text{(D)}}", "\\text{(C)}", False, "boxed", "wrong"),
+    ("\\boxed{\\text{Monday}}", "\\text{Monday}", True, "boxed", None),
+    ("\\boxed{\\text{Tuesday}}", "\\text{Monday}", False, "boxed", "wrong"),
+    # AIME: zero-padded gold
+    ("\\boxed{25}", "025", True, "boxed", None),
+    ("\\boxed{025}", "025", True, "boxed", None),
+    ("\\boxed{025}", "25", True, "boxed", None),
+    ("\\boxed{52}", "025", False, "boxed", "wrong"),
+    # digit group separators: math-verify alone reads "1\,000" as 1*0
+    ("\\boxed{1\\,000}", "1000", True, "boxed", None),
+    ("\\boxed{1{,}000}", "1000", True, "boxed", None),
+    ("\\boxed{1\\!000}", "1000", True, "boxed", None),
+    ("\\boxed{1\\ 000\\ 000}", "1000000", True, "boxed", None),
+    ("\\boxed{10,\\!080}", "10080", True, "boxed", None),
+    ("\\boxed{1,000}", "1000", True, "boxed", None),
+    ("\\boxed{1\\,000}", "0", False, "boxed", "wrong"),
+    # several boxes: the last one wins
+    ("\\boxed{5} Wait, actually \\boxed{3}", "3", True, "boxed", None),
+    ("\\boxed{5} Wait, actually \\boxed{3}", "5", False, "boxed", "wrong"),
+    ("\\boxed{5} and \\boxed{7}", "7", True, "boxed", None),
+    ("\\boxed{5} and \\boxed{7}", "5", False, "boxed", "wrong"),
+    # ...except a run of boxes read as one set when the gold has several values
+    ("$\\boxed{1}$ and $\\boxed{-2}$", "1,-2", True, "boxed_multi", None),
+    ("$x = \\boxed{-2}$ or $x = \\boxed{1}$", "1,-2", True, "boxed_multi", None),
+    ("\\boxed{1}, \\boxed{-2}, \\boxed{5}", "1,-2", False, "boxed_multi", "wrong"),
+    ("\\boxed{1} no wait, \\boxed{-2}", "1,-2", False, "boxed", "wrong"),
+    ("\\boxed{\\boxed{1}}", "1,-2", False, "boxed", "wrong"),
+    # empty boxes are not answers ("put your answer in \boxed{}")
+    ("I will put it in \\boxed{}. The final answer is 4.", "4", True, "fallback", None),
+    ("\\boxed{3} \\boxed{ }", "3", True, "boxed", None),
+    # no box: math-verify's own anchors on the end of the answer
+    ("The final answer is 9", "9", True, "fallback", None),
+    ("First I get 5. The final answer is 9.", "9", True, "fallback", None),
+    ("So the height is $\\frac{3}{2}$ cm.", "\\frac{3}{2}", True, "fallback", None),
+    ("The final answer is 8", "9", False, "fallback", "wrong"),
+    ("The total is 1\\,000", "1000", True, "fallback", None),
+    ("I could not solve it.", "9", False, "fallback", "no_answer"),
+    ("", "9", False, "fallback", "no_answer"),
+]
+
+
+@pytest.mark.parametrize(("response", "gold", "correct", "method", "failure"), CASES)
+def test_grade_math(
+    response: str, gold: str, correct: bool, method: str, failure: str | None
+) -> None:
+    grade = grade_math(response, gold)
+    assert (grade.correct, grade.method, grade.failure) == (correct, method, failure)
+    assert grade.explanation
+    if failure != "no_answer":
+        assert grade.extracted and grade.canonical
+
+
+def test_extracted_is_the_last_box_content() -> None:
+    grade = grade_math("\\boxed{5} Wait, actually \\boxed{\\frac{1}{\\sqrt{2}}}", "5")
+    assert grade.extracted == "\\frac{1}{\\sqrt{2}}"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("\\frac12", "\\frac{1}{2}", True),
+        ("\\dfrac{1}{2}", "0.5", True),
+        ("025", "25", True),
+        ("1\\,000", "1000", True),
+        ("\\{3,5\\}", "5, 3", True),
+        ("\\frac{1}{2}", "\\frac{1}{3}", False),
+        ("[-2,7]", "(-2,7)", False),
+    ],
+)
+def test_canonical_forms_for_majority_voting(first: str, second: str, same: bool) -> None:
+    one, two = (grade_math(f"\\boxed{{{answer}}}", "0").canonical for answer in (first, second))
+    assert (one == two) is same
+
+
+def test_canonical_form_falls_back_to_the_extracted_string() -> None:
+    assert canonical_form(["x y"], " x y ") == "xy"
+    assert canonical_form([], "a + b") == "a+b"
+
+
+@pytest.mark.parametrize(
+    ("text", "contents"),
+    [
+        ("\\boxed{1} and \\boxed{\\frac{1}{2}}", ["1", "\\frac{1}{2}"]),
+        ("\\boxed{\\{1,2\\}}", ["\\{1,2\\}"]),
+        ("\\boxed {3}", ["3"]),
+        ("\\boxed{3", []),
+        ("\\boxed{}", []),
+        ("\\boxed 25$", ["25"]),
+        ("\\boxedx{3}", []),
+        ("\\fbox{2} \\boxed{\\boxed{4}}", ["2", "\\boxed{4}", "4"]),
+        ("} { \\boxed{6} {", ["6"]),
+    ],
+)
+def test_find_boxes(text: str, contents: list[str]) -> None:
+    assert [box.content for box in find_boxes(text)] == contents
+
+
+def test_find_boxes_is_linear_on_adversarial_input() -> None:
+    assert find_boxes("\\boxed{" * 40_000) == []
+    assert len(find_boxes("\\boxed{1}" * 20_000)) == 20_000
+
+
+@pytest.mark.parametrize(
+    ("latex", "normalised"),
+    [
+        ("1\\,000", "1000"),
+        ("1{,}000{,}000", "1000000"),
+        ("1\\!000", "1000"),
+        ("1\\ 000", "1000"),
+        ("x\\,y", "x\\,y"),
+        ("1\\,00", "1\\,00"),
+        ("1\\,0000", "1\\,0000"),
+        ("2\\, \\text{cm}", "2\\, \\text{cm}"),
+    ],
+)
+def test_normalise_digit_groups(latex: str, normalised: str) -> None:
+    assert normalise_digit_groups(latex) == normalised
+
+
+def test_a_gold_that_does_not_parse_is_a_data_error() -> None:
+    with pytest.raises(DataError):
+        grade_math("\\boxed{1}", "")
+
+
+def test_grade_math_outside_the_main_thread() -> None:
+    """math-verify's signal timeouts would raise ValueError here: they are turned off."""
+    results: list[Grade] = []
+    thread = threading.Thread(target=lambda: results.append(grade_math("\\boxed{2}", "2")))
+    thread.start()
+    thread.join()
+    assert results and results[0].correct
+
+
+def read_answers(path: Path) -> list[str]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line)["answer"] for line in lines]
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.parametrize(("benchmark", "count"), [("math500", 500), ("aime24", 30)])
+def test_every_official_gold_answer_grades_its_own_box(
+    benchmark: str, count: int, data_dir: Path
+) -> None:
+    golds = read_answers(data_dir / benchmark / "test.jsonl")
+    assert len(golds) == count
+    failures = []
+    for gold in golds:
+        grade = grade_math(f"Reasoning done.\n\nThe answer is $\\boxed{{{gold}}}$.", gold)
+        if not (parse_gold(gold) and grade.correct and grade.canonical):
+            failures.append((gold, grade))
+    assert failures == []
+
+
+@pytest.mark.data
+def test_aime_golds_match_unpadded_answers(data_dir: Path) -> None:
+    golds = read_answers(data_dir / "aime24" / "test.jsonl")
+    assert any(gold.startswith("0") for gold in golds)
+    assert all(grade_math(f"\\boxed{{{int(gold)}}}", gold).correct for gold in golds)
