@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval import __version__
-from r1eval.backends.openai_compat import OpenAICompatBackend
+from r1eval.backends.openai_compat import OpenAICompatBackend, endpoint_identity
 from r1eval.config import RunConfig
 from r1eval.data import LoadedTask, load_task
 from r1eval.errors import RunFolderError, UsageError
@@ -58,8 +58,8 @@ def prepare(config: RunConfig, environ: Mapping[str, str], key_explicit: bool) -
     """Everything that can fail on bad input, before any file is written or request sent."""
     tasks = resolve(config.tasks, config.task_dir)
     api_key = api_key_from(config, environ, key_explicit)
+    endpoint = endpoint_identity(config.model, config.base_url)
     loaded = [load_task(task, config.data_dir, config.limit) for task in tasks]
-    endpoint = {"model": config.model, "base_url": config.base_url.rstrip("/")}
     sampling = config.sampling()
     per_task = {t.task.name: config.samples_for(t.task.r1_samples) for t in loaded}
     items = build_plan(loaded, per_task, endpoint, sampling)
@@ -108,7 +108,6 @@ def _merge_manifest(old: dict[str, Any] | None, new: dict[str, Any], where: Path
 
 def execute(prepared: PreparedRun) -> dict[str, Any]:
     """Run what is missing and return the scores (also written to scores.json)."""
-    config = prepared.config
     with RunFolder(prepared.run_dir) as folder:
         manifest = _merge_manifest(folder.read_manifest(), prepared.manifest, folder.path)
         folder.write_manifest(manifest)

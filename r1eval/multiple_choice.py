@@ -20,6 +20,15 @@ def option_order(seed_key: str) -> list[int]:
     return order
 
 
+def unshuffled_letter(letter: str, order: list[int]) -> str:
+    """The letter, in the data's own order, of the option shown at ``letter`` under ``order``.
+
+    Majority votes across repeats must compare options, not letters: GPQA shuffles the
+    options per repeat, so "B" in two repeats may name two different options.
+    """
+    return LETTERS[order[LETTERS.index(letter)]]
+
+
 def multiple_choice_prompt(sample: Sample, order: list[int] | None = None) -> Prompt:
     """The simple-evals prompt for ``sample``, options presented in ``order``.
 
@@ -29,7 +38,7 @@ def multiple_choice_prompt(sample: Sample, order: list[int] | None = None) -> Pr
     order = order if order is not None else list(range(len(sample.choices)))
     options = [sample.choices[i] for i in order]
     text = MULTIPLE_CHOICE_PROMPT.format(
-        question=sample.input, **{letter: opt for letter, opt in zip(LETTERS, options)}
+        question=sample.input, **{letter: opt for letter, opt in zip(LETTERS, options, strict=True)}
     )
     gold = LETTERS[order.index(LETTERS.index(sample.target))]
     return Prompt(messages=user_turn(text), gold=gold, metadata={"option_order": order})

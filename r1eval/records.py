@@ -46,7 +46,9 @@ def completion_from_record(record: dict[str, Any]) -> Completion:
     )
 
 
-def error_record(item: WorkItem, message: str, transient: bool, status: int | None) -> dict[str, Any]:
+def error_record(
+    item: WorkItem, message: str, transient: bool, status: int | None
+) -> dict[str, Any]:
     """A request that failed for good this time: never graded, retried on the next run."""
     return {
         "type": "error",

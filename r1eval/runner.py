@@ -38,9 +38,10 @@ class Runner:
     progress: Progress
     concurrency: int = 32
     max_consecutive_failures: int = 20
-    _grading: list[asyncio.Future[None]] = field(default_factory=list)
-    _failures_in_a_row: int = 0
-    _fatal: BaseException | None = None
+    _grading: list[asyncio.Future[None]] = field(default_factory=list, init=False)
+    _executor: ThreadPoolExecutor | None = field(default=None, init=False)
+    _failures_in_a_row: int = field(default=0, init=False)
+    _fatal: BaseException | None = field(default=None, init=False)
 
     async def run(self, items: list[WorkItem]) -> None:
         """Bring every item to a graded completion or a logged error."""
@@ -87,7 +88,8 @@ class Runner:
             self._fatal = error
             return
         self._failures_in_a_row = 0
-        for item, completion in zip(group, completions):
+        # fewer completions than items when the endpoint could not give them all: see below
+        for item, completion in zip(group, completions, strict=False):
             self.folder.append(completion_record(item, completion))
             self.progress.received(completion)
             self._grade_soon(item, completion)

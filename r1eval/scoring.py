@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r1eval import stats
+from r1eval.multiple_choice import unshuffled_letter
 from r1eval.plan import WorkItem
 from r1eval.store import LogState
 
@@ -48,6 +49,14 @@ def _tokens(completion: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _vote_key(canonical: str | None, completion: dict[str, Any]) -> str | None:
+    """What majority votes compare: the canonical answer, un-shuffled for multiple choice."""
+    order = (completion.get("prompt_metadata") or {}).get("option_order")
+    if canonical is None or order is None:
+        return canonical
+    return unshuffled_letter(canonical, order)
+
+
 def tally(items: Iterable[WorkItem], state: LogState) -> dict[str, TaskTally]:
     tallies: dict[str, TaskTally] = defaultdict(TaskTally)
     for item in items:
@@ -59,7 +68,7 @@ def tally(items: Iterable[WorkItem], state: LogState) -> dict[str, TaskTally]:
         if grade is not None and completion is not None:
             t.questions[item.sample.id].append(Outcome(
                 correct=bool(grade["correct"]),
-                canonical=grade.get("canonical"),
+                canonical=_vote_key(grade.get("canonical"), completion),
                 answered=grade.get("extracted") is not None,
                 truncated=completion.get("finish_reason") == "length",
                 method=grade.get("method"),
@@ -103,13 +112,13 @@ def score_task(t: TaskTally, breakdown: Iterable[str] = ()) -> dict[str, Any]:
         "truncated_rate": _rate(sum(o.truncated for o in outcomes), n),
         "no_answer_rate": _rate(sum(not o.answered for o in outcomes), n),
         "accuracy_completed": _rate(sum(o.correct for o in completed), len(completed)),
-        f"cons@{k}": _rate(
-            sum(stats.consensus_correct([(o.canonical, o.correct) for o in outs]) for outs in full),
-            len(full),
+        f"cons@{k}": (
+            stats.cons_at_k([[(o.canonical, o.correct) for o in outs] for outs in full])
+            if full else None
         ),
-        f"pass@{k}": _rate(
-            sum(stats.pass_at_k(len(outs), sum(o.correct for o in outs), k) for outs in full),
-            len(full),
+        f"pass@{k}": (
+            stats.mean_pass_at_k([[o.correct for o in outs] for outs in full], k)
+            if full else None
         ),
         "extraction": dict(Counter(o.method or "none" for o in outcomes)),
         "tokens": {name: round(total) for name, total in sorted(token_totals.items())},

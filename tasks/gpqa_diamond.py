@@ -25,8 +25,10 @@ ZIP_PASSWORD = b"deserted-untie-orchid"  # published by the authors in their REA
 
 def read_gpqa_zip(path: Path) -> list[Record]:
     text = read_zip_member(path, ZIP_MEMBER, ZIP_PASSWORD)
-    header, *rows = read_csv_rows(text, f"{path}:{ZIP_MEMBER}")
-    return [dict(zip(header, row)) for row in rows]
+    where = f"{path}:{ZIP_MEMBER}"
+    header = read_csv_rows(text.split("\n", 1)[0], where)[0]
+    rows = read_csv_rows(text, where, columns=len(header))
+    return [dict(zip(header, row, strict=True)) for row in rows[1:]]
 
 
 def to_sample(record: Record) -> Sample:

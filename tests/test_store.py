@@ -12,7 +12,8 @@ from r1eval.store import LOG, RunFolder, load_state, read_completions, read_log
 
 
 def completion(key: str, text: str = "answer") -> dict[str, object]:
-    return {"type": "completion", "key": key, "text": text, "reasoning": "long", "finish_reason": "stop"}
+    return {"type": "completion", "key": key, "text": text, "reasoning": "long",
+            "finish_reason": "stop"}
 
 
 def test_records_are_appended_and_read_back_in_order(tmp_path: Path) -> None:

@@ -129,6 +129,7 @@ def test_mmlu_prompt_keeps_the_data_order(data_dir: Path) -> None:
     first = loaded.samples[0]
     prompt = loaded.task.prompt(first, 0)
     lines = _option_lines(prompt.messages[0]["content"])
-    assert lines == [f"{letter}) {choice}" for letter, choice in zip(LETTERS, first.choices)]
+    expected = zip(LETTERS, first.choices, strict=True)
+    assert lines == [f"{letter}) {choice}" for letter, choice in expected]
     assert prompt.gold == first.target
     assert len(loaded.samples) == 2
