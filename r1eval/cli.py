@@ -74,8 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     config = build_config(flags, args.config, os.environ)
     key_explicit = args.api_key_env is not None or "R1EVAL_API_KEY_ENV" in os.environ
     prepared = prepare(config, os.environ, key_explicit)
-    print(f"run folder: {prepared.run_dir}", file=sys.stderr)
-    scores = execute(prepared)
+    scores = execute(prepared, lambda path: print(f"run folder: {path}", file=sys.stderr))
     print(scores_table(scores))
     errors = sum(task["n_errors"] for task in scores["tasks"].values())
     if errors:

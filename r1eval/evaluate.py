@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -85,14 +85,28 @@ def prepare(config: RunConfig, environ: Mapping[str, str], key_explicit: bool) -
     return PreparedRun(config, loaded, items, run_dir, api_key, manifest)
 
 
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
+    """``a.b: X in the folder, Y now`` for each leaf that differs."""
+    found = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            nested = _differences(before, after, f"{prefix}{key}.")
+            found += [nested] if nested else []
+        elif before != after:
+            found.append(f"{prefix}{key}: {before} in the folder, {after} now")
+    return "; ".join(found)
+
+
 def _merge_manifest(old: dict[str, Any] | None, new: dict[str, Any], where: Path) -> dict[str, Any]:
     """Refuse to mix runs that would answer differently; keep the history of task entries."""
     if old is None:
         return {**new, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if old.get("identity") != new["identity"]:
+        differences = _differences(old.get("identity") or {}, new["identity"])
         raise RunFolderError(
             f"{where} holds a run of another model, endpoint or sampling setup "
-            f"({old.get('identity')}); use a new --run-dir"
+            f"({differences}); use a new --run-dir"
         )
     for name, entry in new["tasks"].items():
         before = old.get("tasks", {}).get(name)
@@ -106,11 +120,18 @@ def _merge_manifest(old: dict[str, Any] | None, new: dict[str, Any], where: Path
     return {**old, **new, "tasks": tasks, "created": old.get("created")}
 
 
-def execute(prepared: PreparedRun) -> dict[str, Any]:
-    """Run what is missing and return the scores (also written to scores.json)."""
+def execute(
+    prepared: PreparedRun, on_open: Callable[[Path], None] | None = None
+) -> dict[str, Any]:
+    """Run what is missing and return the scores (also written to scores.json).
+
+    ``on_open`` is told the run folder once it is locked and its manifest accepted.
+    """
     with RunFolder(prepared.run_dir) as folder:
         manifest = _merge_manifest(folder.read_manifest(), prepared.manifest, folder.path)
         folder.write_manifest(manifest)
+        if on_open is not None:
+            on_open(folder.path)
         try:
             asyncio.run(_run_async(prepared, folder))
         finally:

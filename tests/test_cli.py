@@ -1,0 +1,149 @@
+"""The command line: one clear line and exit 2 on bad input, with nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from r1eval.cli import main
+
+from openai_server import OpenAIServer
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "r1eval.cli", *args],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+    )
+
+
+def base_args(tmp_path: Path, data_dir: Path | str = "", *extra: str) -> list[str]:
+    args = ["run", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+            "--run-dir", str(tmp_path / "run"), *extra]
+    if data_dir:
+        args += ["--data-dir", str(data_dir)]
+    return args
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("r1eval: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], err
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragments"),
+    [
+        (["--tasks", "aime25"], ["unknown task 'aime25'", "aime24"]),
+        (["--tasks", "aime24", "--limit", "0"], ["limit"]),
+        (["--tasks", "aime24", "--samples", "-3"], ["samples"]),
+        (["--tasks", "aime24", "--temperature", "7"], ["temperature"]),
+        (["--tasks", "aime24", "--concurrency", "0"], ["concurrency"]),
+        (["--tasks", ""], ["tasks"]),
+        (["--tasks", "aime24", "--limit", "ten"], ["--limit", "invalid int value"]),
+        (["--tasks", "aime24", "--api-key-env", "R1EVAL_TEST_NO_SUCH_VARIABLE"],
+         ["R1EVAL_TEST_NO_SUCH_VARIABLE", "not set"]),
+        (["--tasks", "aime24", "--config", "/nonexistent/r1eval.toml"], ["config file"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], fragments: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:  # argparse type errors exit from the parser
+        raise SystemExit(main(base_args(tmp_path, tmp_path, *extra)))
+    assert exited.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_model_and_unknown_config_keys_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "r1eval.toml"
+    config.write_text('tasks = ["aime24"]\ntemperatur = 0.6\n')
+    code = main(["run", "--base-url", "http://127.0.0.1:9/v1", "--config", str(config)])
+    assert code == 2
+    assert_one_line_error(capsys.readouterr().err, "model: Field required", "temperatur")
+
+
+def test_malformed_local_data_is_a_data_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "data" / "aime24").mkdir(parents=True)
+    (tmp_path / "data" / "aime24" / "test.jsonl").write_text('{"id": 1, "problem": "p"}\n')
+    assert main(base_args(tmp_path, tmp_path / "data", "--tasks", "aime24")) == 2
+    assert_one_line_error(capsys.readouterr().err, "malformed record 1", "answer")
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_local_data_names_the_expected_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(base_args(tmp_path, tmp_path, "--tasks", "math500")) == 2
+    assert_one_line_error(capsys.readouterr().err, "math500/test.jsonl")
+
+
+def test_offline_without_local_data_says_which_option_to_use(tmp_path: Path) -> None:
+    result = run_cli(
+        *base_args(tmp_path, "", "--tasks", "math500"),
+        env={"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "R1EVAL_DATA_DIR": "",
+             "HF_HOME": str(tmp_path / "hf")},
+    )
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "Hugging Face Hub", "--data-dir", "R1EVAL_DATA_DIR")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.data
+def test_data_dir_from_the_environment(tmp_path: Path, data_dir: Path) -> None:
+    with OpenAIServer() as server:
+        args = ["run", "--model", server.model, "--base-url", server.base_url, "--tasks",
+                "aime24", "--limit", "2", "--run-dir", str(tmp_path / "run"),
+                "--grader-workers", "0"]
+        result = run_cli(*args, env={"R1EVAL_DATA_DIR": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    assert "| aime24" in result.stdout
+
+
+@pytest.mark.data
+def test_endpoint_errors_stop_the_run_with_one_line(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with OpenAIServer(strict_model=True) as server:
+        args = ["run", "--model", "no-such-model", "--base-url", server.base_url, "--tasks",
+                "aime24", "--limit", "3", "--data-dir", str(data_dir), "--run-dir",
+                str(tmp_path / "run"), "--grader-workers", "0"]
+        assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("r1eval: error: model 'no-such-model' not found")
+
+
+@pytest.mark.data
+def test_a_run_folder_of_another_setup_is_refused(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with OpenAIServer() as server:
+        args = ["run", "--model", server.model, "--base-url", server.base_url, "--tasks",
+                "aime24", "--limit", "2", "--data-dir", str(data_dir), "--run-dir",
+                str(tmp_path / "run"), "--grader-workers", "0"]
+        assert main(args) == 0
+        log = (tmp_path / "run" / "samples.jsonl").read_bytes()
+        capsys.readouterr()
+        assert main([*args, "--temperature", "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err, "sampling.temperature: None in the folder, 0.3 now")
+    assert (tmp_path / "run" / "samples.jsonl").read_bytes() == log  # nothing touched
+
+
+def test_tasks_lists_versions_counts_and_sources() -> None:
+    result = run_cli("tasks")
+    assert result.returncode == 0
+    rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines()[2:]}
+    assert set(rows) >= {"aime24", "math500", "gpqa_diamond", "mmlu"}
+    assert "14042" in rows["mmlu"] and "cais/mmlu" in rows["mmlu"]
+    assert "198" in rows["gpqa_diamond"] and "gpqa/dataset.zip" in rows["gpqa_diamond"]

@@ -1,0 +1,82 @@
+"""Per-task scores from a plan and a log, against values computed by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from r1eval.plan import WorkItem
+from r1eval.scoring import score_task, tally
+from r1eval.store import LogState
+from r1eval.types import Prompt, Sample
+
+
+def item(question: str, repeat: int, metadata: dict[str, Any] | None = None) -> WorkItem:
+    sample = Sample(id=question, input="?", target="x", metadata=metadata or {})
+    return WorkItem("t", sample, repeat, Prompt(messages=(), gold="x"), f"{question}#{repeat}")
+
+
+def log(state: LogState, it: WorkItem, correct: bool | None, *, canonical: str | None = "a",
+        finish: str = "stop", usage: dict[str, int] | None = None,
+        order: list[int] | None = None) -> None:
+    """Log a completion and its grade (correct None: a failed request instead)."""
+    if correct is None:
+        state.add({"type": "error", "key": it.key, "message": "HTTP 503"})
+        return
+    state.add({"type": "completion", "key": it.key, "finish_reason": finish,
+               "usage": usage or {}, "prompt_metadata": {"option_order": order} if order else {}})
+    state.add({"type": "grade", "key": it.key, "correct": correct, "canonical": canonical,
+               "extracted": canonical, "method": "boxed" if canonical else None})
+
+
+def test_scores_by_hand() -> None:
+    # q1: 2 of 2 right; q2: 1 of 2 (one truncated, wrong, no answer); q3: 1 right, 1 failed.
+    items = [item(q, r) for q in ("q1", "q2", "q3") for r in range(2)]
+    state = LogState()
+    log(state, items[0], True, usage={"prompt_tokens": 10, "completion_tokens": 40,
+                                       "shared_by": 2})
+    log(state, items[1], True, usage={"prompt_tokens": 10, "completion_tokens": 40,
+                                       "shared_by": 2})
+    log(state, items[2], True)
+    log(state, items[3], False, canonical=None, finish="length")
+    log(state, items[4], True)
+    log(state, items[5], None)
+    s = score_task(tally(items, state)["t"])
+    # pass@1 = mean over questions (1 + 1/2 + 1) / 3, the failed request left out
+    assert s["pass@1"] == pytest.approx(2.5 / 3)
+    assert (s["n_questions"], s["n_samples"], s["n_errors"]) == (3, 5, 1)
+    assert s["complete"] is False
+    assert s["truncated_rate"] == pytest.approx(1 / 5)
+    assert s["no_answer_rate"] == pytest.approx(1 / 5)
+    assert s["accuracy_completed"] == pytest.approx(4 / 4)
+    # pass@2 and cons@2 over the questions with both samples (q1, q2):
+    # pass@2: q1 1, q2 1 - C(1,2)/C(2,2) = 1 -> 1.0; cons@2: q1 "a" right, q2 "a" right.
+    assert s["pass@2"] == pytest.approx(1.0)
+    assert s["cons@2"] == pytest.approx(1.0)
+    # usage shared by the 2 choices of one response: 10 + 10 prompt tokens / 2 = 10 in all
+    assert s["tokens"] == {"completion": 40, "prompt": 10}
+    assert s["ci_low"] <= s["pass@1"] <= s["ci_high"]
+
+
+def test_multiple_choice_votes_compare_options_not_shuffled_letters() -> None:
+    # Three repeats answer "B", "C", "C"; under the orders shown, "B" and the first "C" name
+    # the same option (data letter C), the last "C" names data letter A.
+    items = [item("g", r) for r in range(3)]
+    state = LogState()
+    log(state, items[0], True, canonical="B", order=[0, 2, 1, 3])  # shown B = data C
+    log(state, items[1], True, canonical="C", order=[1, 0, 2, 3])  # shown C = data C
+    log(state, items[2], False, canonical="C", order=[2, 3, 0, 1])  # shown C = data A
+    s = score_task(tally(items, state)["t"])
+    assert s["cons@3"] == 1.0  # the majority option is right; by letters "C" would win wrongly
+
+
+def test_breakdown_by_metadata() -> None:
+    items = [item("m1", 0, {"category": "STEM"}), item("m2", 0, {"category": "STEM"}),
+             item("m3", 0, {"category": "other"})]
+    state = LogState()
+    for it, correct in zip(items, (True, False, True), strict=True):
+        log(state, it, correct)
+    by = score_task(tally(items, state)["t"], ("category",))["by"]["category"]
+    assert by == {"STEM": {"pass@1": 0.5, "n_questions": 2},
+                  "other": {"pass@1": 1.0, "n_questions": 1}}
