@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def r1eval_process_args(*args: str) -> list[str]:
+    """The r1eval command as a subprocess of this Python (same installed package)."""
+    return [sys.executable, "-m", "r1eval.cli", *args]
+
+
+# Subprocesses run outside the repository: from its root, "python -m" would import the source
+# folder r1eval/, where the task plugins (installed as r1eval.tasks from tasks/) are not.
+OUTSIDE_REPO = Path(tempfile.gettempdir())
 
 
 def official_data_dir() -> Path:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from r1eval.cli import main
 
+from conftest import OUTSIDE_REPO, r1eval_process_args
 from openai_server import OpenAIServer
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "r1eval.cli", *args],
+        r1eval_process_args(*args), cwd=OUTSIDE_REPO,
         capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
     )
 

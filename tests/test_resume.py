@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from r1eval.cli import main
 from r1eval.store import LOG, read_log
 
+from conftest import OUTSIDE_REPO, r1eval_process_args
 from openai_server import OpenAIServer
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
@@ -38,7 +38,7 @@ def count_records(run_dir: Path, kind: str) -> int:
 
 
 def kill_after(args: list[str], run_dir: Path, completions: int) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "r1eval.cli", *args],
+    process = subprocess.Popen(r1eval_process_args(*args), cwd=OUTSIDE_REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while count_records(run_dir, "completion") < completions:
