@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from datetime import timezone
+from datetime import UTC
 from typing import TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -347,7 +347,7 @@ def _retry_after_s(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:  # "-0000": UTC by RFC 5322
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - time.time())
 
 
