@@ -71,6 +71,11 @@ def _load_hub(task: Task) -> tuple[list[Record], dict[str, Any]]:
     hub = task.hub
     try:
         import datasets  # imported here: slow to import and not needed with local data
+        from huggingface_hub.utils import logging as hub_logging
+
+        # Their per-retry warnings would bury our one-line error under a dozen lines.
+        hub_logging.set_verbosity_error()
+        datasets.logging.set_verbosity_error()
         dataset = datasets.load_dataset(
             hub.path, hub.config, split=hub.split, revision=hub.revision
         )
@@ -93,14 +98,15 @@ def _load_hub(task: Task) -> tuple[list[Record], dict[str, Any]]:
 
 
 def checksum(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's files (sorted relative paths and contents)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode("utf-8") + b"\0")
-        digest.update(hashlib.sha256(file.read_bytes()).digest())
-    return digest.hexdigest()
+    """SHA-256 of a file (as ``sha256sum`` prints it), or of a folder: the SHA-256 of its
+    ``sha256sum``-style listing (one "<sha256>  <relative path>" line per file, sorted)."""
+    if not path.is_dir():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    listing = "".join(
+        f"{checksum(file)}  {file.relative_to(path).as_posix()}\n"
+        for file in sorted(p for p in path.rglob("*") if p.is_file())
+    )
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
 
 
 # Readers: local files -> records shaped like the Hub dataset's rows.

@@ -140,6 +140,7 @@ class OpenAIServer:
         delay_s: float = 0.0,
         strict_model: bool = False,
         api_key: str | None = None,
+        port: int = 0,
     ) -> None:
         self.model = model
         self.responder = responder
@@ -148,7 +149,7 @@ class OpenAIServer:
         self.delay_s = delay_s
         self.strict_model = strict_model
         self.api_key = api_key
-        self.port = 0
+        self.port = port
         self._lock = threading.Lock()
         self._requests: list[Body] = []
         self._served = 0
@@ -216,7 +217,7 @@ class OpenAIServer:
         )
         try:
             await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
             self.port = runner.addresses[0][1]
         except OSError as err:
             self._startup_error = err
@@ -311,3 +312,22 @@ class OpenAIServer:
                 "usage": _usage(body, choices),
             }
         )
+
+
+def _serve_forever() -> None:
+    """``python tests/openai_server.py --port 11434 --model deepseek-r1:7b``: a stand-in
+    endpoint on loopback for trying r1eval by hand (answers as ``default_responder``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=_serve_forever.__doc__)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--model", default="test-model")
+    parser.add_argument("--ignore-n", action="store_true")
+    args = parser.parse_args()
+    with OpenAIServer(model=args.model, port=args.port, ignore_n=args.ignore_n) as server:
+        print(f"serving {args.model} at {server.base_url}", flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    _serve_forever()

@@ -98,10 +98,12 @@ class ScriptedModel:
         }
 
 
-def run_args(server: OpenAIServer, data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
+def run_args(
+    server: OpenAIServer, data_dir: Path, run_dir: Path, task: str, limit: int, *extra: str
+) -> list[str]:
     return [
         "run", "--model", server.model, "--base-url", server.base_url,
-        "--tasks", ",".join(LIMITS), "--samples", str(SAMPLES), "--limit", "40",
+        "--tasks", task, "--samples", str(SAMPLES), "--limit", str(limit),
         "--data-dir", str(data_dir), "--run-dir", str(run_dir), "--grader-workers", "1",
         "--concurrency", "8", *extra,
     ]
@@ -124,10 +126,7 @@ def test_full_run_reports_exactly_the_scripted_scores(
 ) -> None:
     with OpenAIServer(responder=scripted, ignore_n=ignore_n) as server:
         for name, limit in LIMITS.items():
-            args = run_args(server, data_dir, tmp_path / name)
-            args[args.index("--tasks") + 1] = name
-            args[args.index("--limit") + 1] = str(limit)
-            assert main(args) == 0
+            assert main(run_args(server, data_dir, tmp_path / name, name, limit)) == 0
         served = server.requests
     expected = scripted.expected_scores(served, ignore_n)
     for name, limit in LIMITS.items():
@@ -148,9 +147,7 @@ def test_by_subject_and_category_for_mmlu(
     scripted: ScriptedModel, data_dir: Path, tmp_path: Path
 ) -> None:
     with OpenAIServer(responder=scripted) as server:
-        args = run_args(server, data_dir, tmp_path / "run")
-        args[args.index("--tasks") + 1] = "mmlu"
-        assert main(args) == 0
+        assert main(run_args(server, data_dir, tmp_path / "run", "mmlu", 40)) == 0
     mmlu = read_scores(tmp_path / "run")["mmlu"]
     assert set(mmlu["by"]["subject"]) == {"abstract_algebra"}  # the first 40 questions
     assert mmlu["by"]["category"]["STEM"]["n_questions"] == 40
@@ -167,8 +164,7 @@ def test_failed_requests_are_errors_and_a_rerun_retries_only_those(
         return 503 if number % 3 == 0 else None
 
     with OpenAIServer(responder=scripted, faults=every_third) as server:
-        args = run_args(server, data_dir, run_dir, "--max-attempts", "1")
-        args[args.index("--tasks") + 1] = "aime24"
+        args = run_args(server, data_dir, run_dir, "aime24", 30, "--max-attempts", "1")
         assert main(args) == 1
         failed_requests = sum(1 for i in range(len(server.requests)) if i % 3 == 0)
         first = read_scores(run_dir)["aime24"]
@@ -193,10 +189,7 @@ def test_every_sample_is_logged_once_with_its_grade(
     scripted: ScriptedModel, data_dir: Path, tmp_path: Path
 ) -> None:
     with OpenAIServer(responder=scripted) as server:
-        args = run_args(server, data_dir, tmp_path / "run")
-        args[args.index("--tasks") + 1] = "gpqa_diamond"
-        args[args.index("--limit") + 1] = "12"
-        assert main(args) == 0
+        assert main(run_args(server, data_dir, tmp_path / "run", "gpqa_diamond", 12)) == 0
     records = list(read_log(tmp_path / "run" / LOG))
     completions = [r for r in records if r["type"] == "completion"]
     grades = {r["key"]: r for r in records if r["type"] == "grade"}

@@ -6,6 +6,7 @@ on booleans and counts only, so that no failure message can print a question.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -39,6 +40,27 @@ def test_question_counts_match_the_declared_size(name: str, size: int, data_dir:
     assert len(loaded.samples) == size == loaded.task.size
     assert len({s.id for s in loaded.samples}) == size
     assert loaded.source["kind"] == "local" and len(loaded.source["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("name", "sha256"),
+    [  # the checksums published in each folder's PROVENANCE.md
+        ("aime24", "af2b8bd2aa911b6333ad0df32f3ca05c7ae8ed10f1731f4372c8ae26990bf7ac"),
+        ("math500", "35dc41080a3680858b27fa7e0533d2d547825316fc5dafe5d316f4ccc5a06132"),
+        ("gpqa_diamond", "461ae7329f15a3e35f8184d2dac24b990f34fdf12f366ca4062d8e6638cd08dc"),
+    ],
+)
+def test_runs_record_the_data_files_checksum(name: str, sha256: str, data_dir: Path) -> None:
+    assert load(name, data_dir, limit=1).source["sha256"] == sha256
+
+
+def test_mmlu_checksum_covers_every_test_file(data_dir: Path) -> None:
+    sums = [line.split() for line in (data_dir / "mmlu/SHA256SUMS").read_text().splitlines()]
+    listing = "".join(f"{digest}  {name.removeprefix('test/')}\n"
+                      for digest, name in sorted(sums, key=lambda s: s[1])
+                      if name.startswith("test/"))
+    expected = hashlib.sha256(listing.encode()).hexdigest()
+    assert load("mmlu", data_dir, limit=1).source["sha256"] == expected
 
 
 def test_aime_answers_are_integers_without_padding(data_dir: Path) -> None:
