@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -71,11 +72,10 @@ def _load_hub(task: Task) -> tuple[list[Record], dict[str, Any]]:
     hub = task.hub
     try:
         import datasets  # imported here: slow to import and not needed with local data
-        from huggingface_hub.utils import logging as hub_logging
 
         # Their per-retry warnings would bury our one-line error under a dozen lines.
-        hub_logging.set_verbosity_error()
-        datasets.logging.set_verbosity_error()
+        for library in ("datasets", "huggingface_hub"):
+            logging.getLogger(library).setLevel(logging.ERROR)
         dataset = datasets.load_dataset(
             hub.path, hub.config, split=hub.split, revision=hub.revision
         )
