@@ -1,103 +1,42 @@
 """The ``r1eval`` command: parses flags, calls the library, turns errors into exit codes.
 
-Exit codes: 0 all done; 1 the run finished but some requests failed (run again to retry
-them) or it was stopped; 2 bad input (flags, config, data, endpoint, run folder).
+Exit codes: 0 success; 1 the command ran but its verdict is negative (some requests failed,
+a regression was found); 2 bad input (flags, config, data, endpoint, run folder).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from r1eval import __version__
-from r1eval.config import build_config
+from r1eval.commands import COMMANDS
 from r1eval.errors import R1EvalError
-from r1eval.evaluate import execute, prepare
-from r1eval.registry import available_tasks
-from r1eval.table import markdown_table, scores_table
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2 (not a usage dump)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"r1eval: error: {message} (see r1eval {self.prog.split()[-1]} --help)\n")
-
-
-def _add_run_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
-    run = commands.add_parser("run", help="evaluate a model on one or more tasks")
-    run.add_argument("--model", help="model name as the endpoint knows it")
-    run.add_argument("--base-url", dest="base_url", help="OpenAI-compatible URL, e.g. http://localhost:8000/v1")
-    run.add_argument("--api-key-env", dest="api_key_env", metavar="NAME",
-                     help="environment variable holding the API key (default OPENAI_API_KEY; "
-                     "a local server needs none)")
-    run.add_argument("--tasks", help="comma-separated task names (see r1eval tasks)")
-    run.add_argument("--limit", type=int, help="only the first N questions of each task")
-    run.add_argument("--samples", type=int, help="responses per question (K)")
-    run.add_argument("--protocol", choices=["r1", "none"],
-                     help="r1: temperature 0.6, top-p 0.95, 32768 tokens, K per task")
-    run.add_argument("--temperature", type=float)
-    run.add_argument("--top-p", dest="top_p", type=float)
-    run.add_argument("--max-tokens", dest="max_tokens", type=int)
-    run.add_argument("--run-dir", dest="run_dir", type=Path,
-                     help="run folder (default: a new folder under results/); an existing one "
-                     "is resumed")
-    run.add_argument("--data-dir", dest="data_dir", type=Path,
-                     help="local benchmark files instead of the Hub (or R1EVAL_DATA_DIR)")
-    run.add_argument("--task-dir", dest="task_dir", type=Path, help="extra folder of task files")
-    run.add_argument("--concurrency", type=int, help="requests in flight (default 32)")
-    run.add_argument("--timeout", type=float, help="seconds per request (default 1800)")
-    run.add_argument("--max-attempts", dest="max_attempts", type=int,
-                     help="attempts per request on transient failures (default 8)")
-    run.add_argument("--grader-workers", dest="grader_workers", type=int,
-                     help="grading processes (default: one per core)")
-    run.add_argument("--grade-timeout", dest="grade_timeout", type=float,
-                     help="seconds allowed to grade one response (default 30)")
-    run.add_argument("--config", type=Path, help="TOML file of the same settings")
+        self.exit(2, f"r1eval: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="r1eval", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"r1eval {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_run_parser(commands)
-    listing = commands.add_parser("tasks", help="list the available tasks")
-    listing.add_argument("--task-dir", dest="task_dir", type=Path)
+    for command in COMMANDS:
+        sub = commands.add_parser(command.NAME, help=command.HELP, description=command.HELP)
+        command.configure(sub)
+        sub.set_defaults(handler=command.main)
     return parser
-
-
-def _run(args: argparse.Namespace) -> int:
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
-    config = build_config(flags, args.config, os.environ)
-    key_explicit = args.api_key_env is not None or "R1EVAL_API_KEY_ENV" in os.environ
-    prepared = prepare(config, os.environ, key_explicit)
-    scores = execute(prepared, lambda path: print(f"run folder: {path}", file=sys.stderr))
-    print(scores_table(scores))
-    errors = sum(task["n_errors"] for task in scores["tasks"].values())
-    if errors:
-        print(f"r1eval: {errors} requests failed; run the same command again to retry only "
-              "those", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _tasks(args: argparse.Namespace) -> int:
-    rows = [
-        [t.name, t.version, t.size, t.r1_samples, t.hub.describe(), t.local.path, t.description]
-        for t in sorted(available_tasks(args.task_dir).values(), key=lambda t: t.name)
-    ]
-    header = ["task", "version", "questions", "R1 K", "Hub source", "local path", "description"]
-    print(markdown_table(header, rows))
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _run(args) if args.command == "run" else _tasks(args)
+        code: int = args.handler(args)
     except R1EvalError as error:
         print(f"r1eval: error: {error}", file=sys.stderr)
         return error.exit_code
@@ -105,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("r1eval: interrupted; everything received is saved: run the same command "
               "again to resume", file=sys.stderr)
         return 130
+    return code
 
 
 if __name__ == "__main__":

@@ -205,3 +205,22 @@ def test_every_sample_is_logged_once_with_its_grade(
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest["tasks"]["gpqa_diamond"]["source"]["kind"] == "local"
     assert manifest["identity"]["endpoint"]["model"] == server.model
+
+
+def test_load_run_gives_one_row_per_sample_with_its_verdict(
+    scripted: ScriptedModel, data_dir: Path, tmp_path: Path
+) -> None:
+    import r1eval
+
+    with OpenAIServer(responder=scripted) as server:
+        assert main(run_args(server, data_dir, tmp_path / "run", "math500", 24)) == 0
+        served = server.requests
+    run = r1eval.load_run(tmp_path / "run")
+    assert len(run.samples) == 48 and run.model == server.model
+    kinds = [behaviour(last_user_text(b), i) for b in served for i in range(b.get("n", 1))]
+    verdicts = run.samples["verdict"].value_counts().to_dict()
+    assert verdicts.get("right", 0) == sum(k in CORRECT_BEHAVIOURS for k in kinds)
+    assert verdicts.get("truncated", 0) == kinds.count("truncated")
+    assert verdicts.get("wrong", 0) == kinds.count("wrong")
+    row = run.scores.set_index("task").loc["math500"]
+    assert row["pass@1"] == pytest.approx(verdicts.get("right", 0) / 48)

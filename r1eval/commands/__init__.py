@@ -1,0 +1,28 @@
+"""The subcommands of ``r1eval``: one module each, with ``NAME``, ``HELP``, ``configure`` and
+``main``. ``cli.py`` builds the parser from ``COMMANDS``; add a module here to add a command."""
+
+from __future__ import annotations
+
+import argparse
+from types import ModuleType
+from typing import Protocol, cast
+
+from r1eval.commands import run, tasks
+
+
+class Command(Protocol):
+    NAME: str
+    HELP: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def main(self, args: argparse.Namespace) -> int: ...
+
+
+def _commands(*modules: ModuleType) -> list[Command]:
+    return [cast(Command, module) for module in modules]
+
+
+COMMANDS: list[Command] = _commands(run, tasks)
+
+__all__ = ["COMMANDS", "Command"]
