@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval import __version__
+from r1eval.backends.base import Backend
 from r1eval.backends.openai_compat import OpenAICompatBackend, endpoint_identity
 from r1eval.config import RunConfig
 from r1eval.data import LoadedTask, load_task
@@ -54,11 +55,20 @@ def default_run_dir(model: str) -> Path:
     return DEFAULT_RESULTS / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def prepare(config: RunConfig, environ: Mapping[str, str], key_explicit: bool) -> PreparedRun:
-    """Everything that can fail on bad input, before any file is written or request sent."""
+def prepare(
+    config: RunConfig,
+    environ: Mapping[str, str],
+    key_explicit: bool,
+    endpoint: dict[str, str] | None = None,
+) -> PreparedRun:
+    """Everything that can fail on bad input, before any file is written or request sent.
+
+    ``endpoint`` overrides the identity derived from the model and base URL (a backend that
+    is not an HTTP endpoint, such as replayed completions, names itself).
+    """
     tasks = resolve(config.tasks, config.task_dir)
     api_key = api_key_from(config, environ, key_explicit)
-    endpoint = endpoint_identity(config.model, config.base_url)
+    endpoint = endpoint or endpoint_identity(config.model, config.base_url)
     loaded = [load_task(task, config.data_dir, config.limit) for task in tasks]
     sampling = config.sampling()
     per_task = {t.task.name: config.samples_for(t.task.r1_samples) for t in loaded}
@@ -121,11 +131,14 @@ def _merge_manifest(old: dict[str, Any] | None, new: dict[str, Any], where: Path
 
 
 def execute(
-    prepared: PreparedRun, on_open: Callable[[Path], None] | None = None
+    prepared: PreparedRun,
+    on_open: Callable[[Path], None] | None = None,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Run what is missing and return the scores (also written to scores.json).
 
-    ``on_open`` is told the run folder once it is locked and its manifest accepted.
+    ``on_open`` is told the run folder once it is locked and its manifest accepted;
+    ``backend`` replaces the OpenAI-compatible endpoint built from the configuration.
     """
     with RunFolder(prepared.run_dir) as folder:
         manifest = _merge_manifest(folder.read_manifest(), prepared.manifest, folder.path)
@@ -133,23 +146,24 @@ def execute(
         if on_open is not None:
             on_open(folder.path)
         try:
-            asyncio.run(_run_async(prepared, folder))
+            asyncio.run(_run_async(prepared, folder, backend))
         finally:
             scores = compute_scores(prepared, folder)
             folder.write_scores(scores)
     return scores
 
 
-async def _run_async(prepared: PreparedRun, folder: RunFolder) -> None:
+async def _run_async(prepared: PreparedRun, folder: RunFolder, backend: Backend | None) -> None:
     config = prepared.config
-    backend = OpenAICompatBackend(
-        model=config.model,
-        base_url=config.base_url,
-        api_key=prepared.api_key,
-        timeout_s=config.timeout,
-        max_attempts=config.max_attempts,
-        max_connections=config.concurrency,
-    )
+    if backend is None:
+        backend = OpenAICompatBackend(
+            model=config.model,
+            base_url=config.base_url,
+            api_key=prepared.api_key,
+            timeout_s=config.timeout,
+            max_attempts=config.max_attempts,
+            max_connections=config.concurrency,
+        )
     try:
         with GraderPool(workers=config.grader_workers, timeout_s=config.grade_timeout) as pool:
             runner = Runner(

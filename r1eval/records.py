@@ -16,6 +16,7 @@ def _item_fields(item: WorkItem) -> dict[str, Any]:
         "task": item.task,
         "sample_id": item.sample.id,
         "repeat": item.repeat,
+        "sample_metadata": item.sample.metadata,
         "time": round(time.time(), 3),
     }
 
