@@ -48,6 +48,8 @@ class Task:
     - ``grader`` is a module-level function ``(final_answer_text, gold) -> Grade``; it runs
       in grading worker processes, so it must be importable by reference.
     - ``breakdown`` names Sample metadata keys to report scores by (MMLU: subject, category);
+    - ``private_text``: the authors ask that questions never appear in plain text (GPQA);
+      reports leave them out unless told otherwise;
     - ``prepare`` sees all records (either source) before mapping, e.g. to number them.
     """
 
@@ -64,6 +66,7 @@ class Task:
     r1_samples: int
     reference: str
     breakdown: tuple[str, ...] = ()
+    private_text: bool = False
     prepare: Callable[[list[Record]], list[Record]] = list
     extra: dict[str, Any] = field(default_factory=dict)
 

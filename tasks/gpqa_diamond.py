@@ -70,4 +70,5 @@ TASK = Task(
     r1_samples=8,
     reference="Rein et al. 2023 (arXiv:2311.12022); prompt from openai/simple-evals",
     breakdown=("domain",),
+    private_text=True,
 )

@@ -1,0 +1,49 @@
+"""``r1eval leaderboard``: a CSV of runs with full provenance."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from r1eval.errors import UsageError
+from r1eval.leaderboard import long_table, wide_table
+from r1eval.runs import RunSet, load_runs
+
+NAME = "leaderboard"
+HELP = "write a leaderboard CSV (one row per run and task, with provenance)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folders", nargs="*", type=Path, default=[Path("results")],
+                        metavar="RESULTS_DIR",
+                        help="folders holding run folders (default results/)")
+    parser.add_argument("-o", "--output", type=Path, help="CSV file to write (default: stdout)")
+    parser.add_argument("--wide", action="store_true", help="a model x task table instead")
+    parser.add_argument("--all", dest="keep_all", action="store_true",
+                        help="every run, not only the newest complete one per model and task")
+
+
+def collect(folders: list[Path]) -> RunSet:
+    runs = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise UsageError(f"{folder} is not a folder")
+        runs += load_runs(folder).runs
+    if not runs:
+        raise UsageError(f"no run folders found under {', '.join(map(str, folders))}")
+    return RunSet(runs=runs, samples=pd.DataFrame(), scores=pd.DataFrame())
+
+
+def main(args: argparse.Namespace) -> int:
+    table = long_table(collect(args.folders), keep_all=args.keep_all)
+    if args.wide:
+        table = wide_table(table)
+    if args.output is None:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        table.to_csv(args.output, index=False)
+        print(f"wrote {len(table)} rows to {args.output}", file=sys.stderr)
+    return 0

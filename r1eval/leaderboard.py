@@ -1,0 +1,100 @@
+"""Leaderboard tables: one row per (run, task) with full provenance, or model x task.
+
+Column order is part of the contract (``LONG_COLUMNS``, documented in the README): new columns
+are only ever appended.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from r1eval.runs import Run, RunSet
+
+LONG_COLUMNS = [
+    "model", "task", "score_pct", "ci_low_pct", "ci_high_pct", "questions",
+    "samples_per_question", "cons_at_k_pct", "pass_at_k_pct", "truncated_pct", "no_answer_pct",
+    "errors", "complete", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",
+    "source", "run", "date", "r1eval_version", "git_commit", "git_dirty", "task_version",
+    "dataset", "prompt_hash", "grader", "math_verify_version", "openai_version",
+    "datasets_version", "python", "temperature", "top_p", "max_tokens", "endpoint",
+]
+
+
+def _pct(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else round(100 * float(value), 2)
+
+
+def _dataset(source: dict[str, Any]) -> str | None:
+    if source.get("kind") == "hub":
+        return f"{source.get('dataset')}@{source.get('revision')}"
+    if source.get("sha256"):
+        return f"sha256:{source['sha256']}"
+    return None
+
+
+def _provenance(run: Run, task: str) -> dict[str, Any]:
+    manifest = run.manifest
+    entry = manifest.get("tasks", {}).get(task, {})
+    prov = manifest.get("provenance", {})
+    packages = prov.get("packages", {})
+    git = prov.get("git") or {}
+    sampling = manifest["identity"]["sampling"]
+    return {
+        "run": run.name, "date": run.created, "r1eval_version": manifest.get("r1eval_version"),
+        "git_commit": git.get("commit"), "git_dirty": git.get("dirty"),
+        "task_version": entry.get("version"), "dataset": _dataset(entry.get("source", {})),
+        "prompt_hash": entry.get("prompt_hash"), "grader": entry.get("grader"),
+        "math_verify_version": packages.get("math-verify"),
+        "openai_version": packages.get("openai"), "datasets_version": packages.get("datasets"),
+        "python": prov.get("python"), "temperature": sampling.get("temperature"),
+        "top_p": sampling.get("top_p"), "max_tokens": sampling.get("max_tokens"),
+        "endpoint": manifest["identity"]["endpoint"].get("base_url"),
+    }
+
+
+def _rows(run: Run) -> list[dict[str, Any]]:
+    rows = []
+    for s in run.scores.to_dict("records"):
+        rows.append({
+            "model": run.model, "task": s["task"], "score_pct": _pct(s["pass@1"]),
+            "ci_low_pct": _pct(s["ci_low"]), "ci_high_pct": _pct(s["ci_high"]),
+            "questions": s["n_questions"], "samples_per_question": s["samples_per_question"],
+            "cons_at_k_pct": _pct(s["cons@k"]), "pass_at_k_pct": _pct(s["pass@k"]),
+            "truncated_pct": _pct(s["truncated_rate"]),
+            "no_answer_pct": _pct(s["no_answer_rate"]), "errors": s["n_errors"],
+            "complete": bool(s["complete"]), "prompt_tokens": s["prompt_tokens"],
+            "completion_tokens": s["completion_tokens"],
+            "reasoning_tokens": s["reasoning_tokens"], "cost_usd": s.get("cost_usd"),
+            "source": "measured by r1eval", **_provenance(run, s["task"]),
+        })
+    return rows
+
+
+def long_table(runs: RunSet, keep_all: bool = False) -> pd.DataFrame:
+    """One row per (run, task); unless ``keep_all``, the newest complete run of each
+    (model, task) wins (the newest incomplete one when none is complete)."""
+    frame = pd.DataFrame([r for run in runs.runs for r in _rows(run)], columns=LONG_COLUMNS)
+    if frame.empty or keep_all:
+        return frame.reset_index(drop=True)
+    ranked = frame.sort_values(["complete", "date", "run"], ascending=[False, False, False])
+    best = ranked.drop_duplicates(["model", "task"], keep="first")
+    return best.sort_values(["model", "task"], ignore_index=True)
+
+
+def wide_table(long: pd.DataFrame) -> pd.DataFrame:
+    """Model x task: each task's score and interval bounds, in percent."""
+    if long.empty:
+        return pd.DataFrame(columns=["model"])
+    values = long.pivot_table(
+        index="model", columns="task", values=["score_pct", "ci_low_pct", "ci_high_pct"],
+        aggfunc="first",
+    )
+    tasks = sorted(long["task"].unique())
+    columns = {}
+    for task in tasks:
+        columns[task] = values[("score_pct", task)]
+        columns[f"{task}_ci_low"] = values[("ci_low_pct", task)]
+        columns[f"{task}_ci_high"] = values[("ci_high_pct", task)]
+    return pd.DataFrame(columns).reset_index()

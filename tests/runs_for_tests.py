@@ -1,0 +1,49 @@
+"""Run folders built in the tests through r1eval's own code (plan, records, grading, scoring),
+without HTTP: for tests of what reads runs (leaderboard, report, notebook), where thousands of
+samples are needed fast. Responses come from a ``responder(item) -> Completion | None``
+(None: the request failed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from r1eval.config import RunConfig
+from r1eval.evaluate import compute_scores, prepare
+from r1eval.plan import WorkItem
+from r1eval.records import completion_record, error_record, grade_record
+from r1eval.response import grade_completion
+from r1eval.store import RunFolder
+from r1eval.types import Completion, Usage
+
+Responder = Callable[[WorkItem], Completion | None]
+
+
+def answer(text: str, finish_reason: str = "stop", tokens: int = 100) -> Completion:
+    return Completion(text=text, reasoning="thinking", finish_reason=finish_reason,
+                      usage=Usage(prompt_tokens=50, completion_tokens=tokens,
+                                  reasoning_tokens=tokens // 2), latency_s=0.5, model="m")
+
+
+def build_run(
+    run_dir: Path, data_dir: Path, tasks: str, responder: Responder, *, model: str = "m",
+    limit: int | None = None, samples: int = 1, stop_after: int | None = None,
+    created: str = "2026-01-01T00:00:00+0000",
+) -> Path:
+    """Write a run folder; ``stop_after`` leaves the rest of the plan unattempted."""
+    config = RunConfig(model=model, base_url="http://127.0.0.1:9/v1", tasks=tasks, limit=limit,
+                       samples=samples, data_dir=data_dir, run_dir=run_dir, grader_workers=0)
+    prepared = prepare(config, {}, key_explicit=False)
+    graders = {t.task.name: t.task.grader for t in prepared.loaded}
+    with RunFolder(run_dir) as folder:
+        folder.write_manifest({**prepared.manifest, "created": created})
+        for item in prepared.items[:stop_after]:
+            completion = responder(item)
+            if completion is None:
+                folder.append(error_record(item, "HTTP 503: overloaded", True, 503))
+                continue
+            folder.append(completion_record(item, completion))
+            grade = grade_completion(completion, item.prompt.gold, graders[item.task])
+            folder.append(grade_record(item, grade))
+        folder.write_scores(compute_scores(prepared, folder))
+    return run_dir

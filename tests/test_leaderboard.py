@@ -1,0 +1,85 @@
+"""Leaderboard CSVs from runs built in the tests."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from r1eval.cli import main
+from r1eval.leaderboard import LONG_COLUMNS
+from r1eval.plan import WorkItem
+from r1eval.types import Completion
+
+from runs_for_tests import answer, build_run
+
+pytestmark = pytest.mark.data
+
+
+def right_on_even(item: WorkItem) -> Completion:
+    """Right on even AIME ids, wrong otherwise."""
+    gold = item.prompt.gold if int(item.sample.id) % 2 == 0 else "1000"
+    return answer(f"</think>\\boxed{{{gold}}}")
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    # Two runs of model "a": an older complete one and a newer one stopped half-way.
+    build_run(root / "a-old", data_dir, "aime24", right_on_even, model="a",
+              created="2026-01-01T00:00:00+0000")
+    build_run(root / "a-new", data_dir, "aime24", right_on_even, model="a", stop_after=10,
+              created="2026-02-01T00:00:00+0000")
+    # Model "b": a run in which requests for ids 60-64 failed.
+    build_run(root / "b", data_dir, "aime24",
+              lambda item: None if int(item.sample.id) < 65 else right_on_even(item), model="b")
+    return root
+
+
+def test_long_csv_columns_and_values(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "board.csv"
+    assert main(["leaderboard", str(results), "-o", str(out)]) == 0
+    columns, rows = read_csv(out)
+    assert columns == LONG_COLUMNS
+    by_model = {row["model"]: row for row in rows}
+    assert set(by_model) == {"a", "b"}  # one row per model and task
+    a = by_model["a"]
+    assert a["run"] == "a-old"  # the newest COMPLETE run wins over the newer partial one
+    assert float(a["score_pct"]) == pytest.approx(100 * 15 / 30)  # ids 60..89: 15 even
+    assert a["complete"] == "True" and a["errors"] == "0"
+    assert float(a["ci_low_pct"]) < 50 < float(a["ci_high_pct"])
+    assert a["task_version"] == "1" and a["dataset"].startswith("sha256:af2b8bd2")
+    assert a["prompt_hash"] and a["grader"].endswith("grade_math")
+    assert a["math_verify_version"] and a["endpoint"] == "http://127.0.0.1:9/v1"
+    b = by_model["b"]
+    # 5 failed requests: not counted as wrong, counted as errors; 25 graded, 12 right (66..88)
+    assert b["errors"] == "5" and b["questions"] == "25" and b["complete"] == "False"
+    assert float(b["score_pct"]) == pytest.approx(100 * 12 / 25)
+    assert int(b["completion_tokens"]) == 25 * 100
+
+
+def test_all_keeps_every_run_and_wide_pivots(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "all.csv"
+    assert main(["leaderboard", str(results), "-o", str(out), "--all"]) == 0
+    _, rows = read_csv(out)
+    assert sorted(row["run"] for row in rows) == ["a-new", "a-old", "b"]
+    partial = next(row for row in rows if row["run"] == "a-new")
+    assert partial["complete"] == "False" and partial["questions"] == "10"
+
+    wide = tmp_path / "wide.csv"
+    assert main(["leaderboard", str(results), "-o", str(wide), "--wide"]) == 0
+    columns, rows = read_csv(wide)
+    assert columns == ["model", "aime24", "aime24_ci_low", "aime24_ci_high"]
+    assert [row["model"] for row in rows] == ["a", "b"]
+
+
+def test_no_runs_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("r1eval: error: no run folders found")
