@@ -42,6 +42,11 @@ class RunConfig(BaseModel):
     max_attempts: int = Field(default=8, ge=1, le=100)
     grader_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
     grade_timeout: float = Field(default=30.0, gt=0, le=3600)
+    price_in: float | None = Field(default=None, ge=0, le=10_000)
+    price_out: float | None = Field(default=None, ge=0, le=10_000)
+    prices: Path | None = None
+    max_cost: float | None = Field(default=None, gt=0)
+    max_tokens_total: int | None = Field(default=None, ge=1)
 
     @field_validator("tasks", mode="before")
     @classmethod

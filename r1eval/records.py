@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from r1eval.plan import WorkItem
+from r1eval.tokens import estimate_tokens
 from r1eval.types import Completion, Grade, Usage
 
 
@@ -27,6 +28,8 @@ def completion_record(item: WorkItem, completion: Completion) -> dict[str, Any]:
     The prompt text itself is not logged (it is rebuilt from the task; GPQA's authors ask
     that its questions are never written out in plain text).
     """
+    if completion.usage.completion_tokens is None:
+        completion = replace(completion, usage=_estimated_usage(item, completion))
     return {
         "type": "completion",
         **_item_fields(item),
@@ -34,6 +37,18 @@ def completion_record(item: WorkItem, completion: Completion) -> dict[str, Any]:
         "gold": item.prompt.gold,
         "prompt_metadata": item.prompt.metadata,
     }
+
+
+def _estimated_usage(item: WorkItem, completion: Completion) -> Usage:
+    """Token counts from text length, for endpoints that report no usage."""
+    prompt = sum(estimate_tokens(m.get("content")) for m in item.prompt.messages)
+    reasoning = estimate_tokens(completion.reasoning)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=estimate_tokens(completion.text) + reasoning,
+        reasoning_tokens=reasoning if completion.reasoning is not None else None,
+        estimated=True,
+    )
 
 
 def completion_from_record(record: dict[str, Any]) -> Completion:

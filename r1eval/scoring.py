@@ -14,6 +14,7 @@ from typing import Any
 from r1eval import stats
 from r1eval.multiple_choice import unshuffled_letter
 from r1eval.plan import WorkItem
+from r1eval.prices import Price, price_record
 from r1eval.store import LogState
 
 
@@ -27,6 +28,7 @@ class Outcome:
     truncated: bool
     method: str | None
     tokens: dict[str, float]
+    tokens_estimated: bool = False
 
 
 @dataclass
@@ -73,6 +75,7 @@ def tally(items: Iterable[WorkItem], state: LogState) -> dict[str, TaskTally]:
                 truncated=completion.get("finish_reason") == "length",
                 method=grade.get("method"),
                 tokens=_tokens(completion),
+                tokens_estimated=bool((completion.get("usage") or {}).get("estimated")),
             ))
         elif item.key in state.errors:
             t.errors += 1
@@ -106,6 +109,7 @@ def score_task(t: TaskTally, breakdown: Iterable[str] = ()) -> dict[str, Any]:
         "n_questions_planned": len(t.planned_questions),
         "samples_per_question": k,
         "n_samples": n,
+        "n_correct": sum(o.correct for o in outcomes),
         "n_errors": t.errors,
         "n_not_attempted": t.not_attempted,
         "complete": t.errors == 0 and t.not_attempted == 0,
@@ -122,8 +126,36 @@ def score_task(t: TaskTally, breakdown: Iterable[str] = ()) -> dict[str, Any]:
         ),
         "extraction": dict(Counter(o.method or "none" for o in outcomes)),
         "tokens": {name: round(total) for name, total in sorted(token_totals.items())},
+        "tokens_estimated_samples": sum(o.tokens_estimated for o in outcomes),
+        "completion_tokens_per_correct": _per_correct(token_totals["completion"], outcomes),
         "by": {key: _breakdown(t, key) for key in breakdown},
     }
+
+
+def _per_correct(total: float, outcomes: list[Outcome]) -> float | None:
+    correct = sum(o.correct for o in outcomes)
+    return round(total / correct, 1) if correct else None
+
+
+def add_costs(scores: dict[str, Any], price: Price | None) -> dict[str, Any]:
+    """Add ``cost_usd`` (and cost per correct answer) to each task and the run's total.
+
+    Costs are computed from the token counts as reported (or estimated) and the run's
+    prices; without a known price they are left out rather than guessed.
+    """
+    if price is None:
+        return scores
+    total = 0.0
+    for task in scores["tasks"].values():
+        tokens = task.get("tokens", {})
+        cost = price.cost(tokens.get("prompt", 0), tokens.get("completion", 0))
+        correct = task["n_correct"]
+        task["cost_usd"] = round(cost, 6)
+        task["cost_per_correct_usd"] = round(cost / correct, 6) if correct else None
+        total += cost
+    scores["cost_usd"] = round(total, 6)
+    scores["prices"] = price_record(price)
+    return scores
 
 
 def _breakdown(t: TaskTally, key: str) -> dict[str, dict[str, Any]]:

@@ -45,12 +45,14 @@ class Usage:
     When one HTTP response carried several choices, endpoints report only the request's
     total: the same totals are then kept on each choice with ``shared_by`` = number of
     choices, so per-sample figures are ``value / shared_by`` and sums stay exact.
+    ``estimated`` marks counts approximated from text length (the endpoint reported none).
     """
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     reasoning_tokens: int | None = None
     shared_by: int = 1
+    estimated: bool = False
 
 
 @dataclass(frozen=True)

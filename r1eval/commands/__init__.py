@@ -7,7 +7,7 @@ import argparse
 from types import ModuleType
 from typing import Protocol, cast
 
-from r1eval.commands import leaderboard, report, run, tasks
+from r1eval.commands import estimate, leaderboard, report, run, tasks
 
 
 class Command(Protocol):
@@ -23,6 +23,6 @@ def _commands(*modules: ModuleType) -> list[Command]:
     return [cast(Command, module) for module in modules]
 
 
-COMMANDS: list[Command] = _commands(run, tasks, leaderboard, report)
+COMMANDS: list[Command] = _commands(run, estimate, tasks, leaderboard, report)
 
 __all__ = ["COMMANDS", "Command"]

@@ -8,9 +8,13 @@ import sys
 from pathlib import Path
 
 from r1eval.config import build_config
-from r1eval.evaluate import execute, prepare
-from r1eval.table import scores_table
+from r1eval.estimate import estimate, total_cost
+from r1eval.evaluate import PreparedRun, execute, prepare
+from r1eval.prices import price_for
+from r1eval.runs import load_runs
+from r1eval.table import markdown_table, scores_table
 
+NOT_CONFIG = ("command", "config", "handler", "dry_run", "history")
 NAME = "run"
 HELP = "evaluate a model on one or more tasks"
 
@@ -44,14 +48,59 @@ def configure(run: argparse.ArgumentParser) -> None:
                      help="grading processes (default: one per core)")
     run.add_argument("--grade-timeout", dest="grade_timeout", type=float,
                      help="seconds allowed to grade one response (default 30)")
+    run.add_argument("--price-in", dest="price_in", type=float,
+                     help="USD per 1M input tokens (with --price-out; overrides the price table)")
+    run.add_argument("--price-out", dest="price_out", type=float,
+                     help="USD per 1M output tokens")
+    run.add_argument("--prices", type=Path, help="a TOML price table of your own")
     run.add_argument("--config", type=Path, help="TOML file of the same settings")
+    run.add_argument("--dry-run", dest="dry_run", action="store_true",
+                     help="estimate requests, tokens and cost; send nothing, write nothing")
+    run.add_argument("--history", type=Path, default=Path("results"),
+                     help="earlier runs to estimate from (default results/)")
+
+
+def _range(values: tuple[float, float, float] | None, form: str, ceiling: bool) -> str:
+    if values is None:
+        return "-"
+    low, mid, high = (form.format(v) for v in values)
+    return f"at most {high}" if ceiling else f"{mid} ({low}-{high})"
+
+
+def estimate_table(prepared: PreparedRun, history_dir: Path) -> str:
+    """The dry run's table: requests, tokens and cost per task, with ranges and their basis."""
+    config = prepared.config
+    price = price_for(config.model, config.prices, config.price_in, config.price_out)
+    history = None
+    if history_dir.is_dir():
+        samples = load_runs(history_dir).samples
+        history = samples[samples["model"] == config.model]
+    estimates = estimate(prepared.items, config.sampling(), history)
+    rows = []
+    for e in estimates:
+        tokens, cost = e.completion_tokens, e.cost(price)
+        rows.append([e.task, e.questions, e.samples, e.requests, f"{e.prompt_tokens:,.0f}",
+                     _range(tokens, "{:,.0f}", e.upper_bound),
+                     _range(cost, "{:,.2f}", e.upper_bound), e.basis])
+    header = ["task", "questions", "samples", "requests", "prompt tokens",
+              "completion tokens (range)", "USD (range)", "basis"]
+    total = total_cost(estimates, price)
+    footer = ("prices: unknown for this model (use --price-in/--price-out)" if price is None
+              else f"prices: {price.input}/{price.output} USD per 1M tokens ({price.source})")
+    if total is not None:
+        ceiling = any(e.upper_bound for e in estimates)
+        footer += f"\ntotal: {_range(total, '{:,.2f}', ceiling)} USD"
+    return markdown_table(header, rows) + "\n" + footer
 
 
 def main(args: argparse.Namespace) -> int:
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "config", "handler")}
+    flags = {k: v for k, v in vars(args).items() if k not in NOT_CONFIG}
     config = build_config(flags, args.config, os.environ)
     key_explicit = args.api_key_env is not None or "R1EVAL_API_KEY_ENV" in os.environ
     prepared = prepare(config, os.environ, key_explicit)
+    if args.dry_run:
+        print(estimate_table(prepared, args.history))
+        return 0
     scores = execute(prepared, lambda path: print(f"run folder: {path}", file=sys.stderr))
     print(scores_table(scores))
     errors = sum(task["n_errors"] for task in scores["tasks"].values())

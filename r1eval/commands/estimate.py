@@ -1,0 +1,20 @@
+"""``r1eval estimate``: ``r1eval run --dry-run`` under its own name."""
+
+from __future__ import annotations
+
+import argparse
+
+from r1eval.commands import run
+
+NAME = "estimate"
+HELP = "estimate requests, tokens and cost of a run before sending anything (run --dry-run)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    run.configure(parser)
+    parser.set_defaults(dry_run=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    args.dry_run = True
+    return run.main(args)
