@@ -19,8 +19,10 @@ from r1eval.types import Completion, Usage
 Responder = Callable[[WorkItem], Completion | None]
 
 
-def answer(text: str, finish_reason: str = "stop", tokens: int = 100) -> Completion:
-    return Completion(text=text, reasoning="thinking", finish_reason=finish_reason,
+def answer(
+    text: str, finish_reason: str = "stop", tokens: int = 100, reasoning: str | None = None
+) -> Completion:
+    return Completion(text=text, reasoning=reasoning, finish_reason=finish_reason,
                       usage=Usage(prompt_tokens=50, completion_tokens=tokens,
                                   reasoning_tokens=tokens // 2), latency_s=0.5, model="m")
 
