@@ -78,6 +78,19 @@ class Design:
                 "questions")
         return cls(between=between_share * total, within=(1 - between_share) * total, note=note)
 
+    def paired(self, correlation: float) -> Design:
+        """The design of the per-question difference between two models that each look like
+        this one, when their true per-question rates correlate ``correlation`` over questions.
+
+        Var(q_i - p_i) = 2 (1 - correlation) between (what the two models share about which
+        questions are hard cancels), and each run adds its own ``within`` (K samples in each).
+        """
+        if not 0.0 <= correlation <= 1.0:
+            raise ValueError("correlation must be in [0, 1]")
+        note = f"{self.note}; per-question rates of the two models correlated {correlation:g}"
+        return Design(between=2.0 * (1.0 - correlation) * self.between,
+                      within=2.0 * self.within, note=note)
+
 
 def _parts(outcomes: Sequence[Sequence[bool]]) -> tuple[np.ndarray, np.ndarray]:
     """Per-question means, and per-question unbiased within variances divided by k_i."""

@@ -21,7 +21,7 @@ from r1eval.store import LOG, MANIFEST, SCORES, LogState, read_completions, read
 SAMPLE_COLUMNS = [
     "run", "model", "task", "sample_id", "repeat", "key", "verdict", "correct", "extracted",
     "canonical", "method", "failure", "finish_reason", "gold", "prompt_tokens",
-    "completion_tokens", "reasoning_tokens", "latency_s", "option_order", "error",
+    "completion_tokens", "reasoning_tokens", "latency_s", "option_order", "error", "metadata",
 ]
 SCORE_COLUMNS = [
     "run", "model", "task", "pass@1", "ci_low", "ci_high", "ci_method", "n_questions",
@@ -143,6 +143,7 @@ def _sample_row(
         "latency_s": (completion or {}).get("latency_s"),
         "option_order": ((completion or {}).get("prompt_metadata") or {}).get("option_order"),
         "error": record.get("message") if completion is None else None,
+        "metadata": record.get("sample_metadata") or {},
     }
 
 

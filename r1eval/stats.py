@@ -243,3 +243,153 @@ def _resampled_means(x: FloatArray, n_resamples: int, rng: np.random.Generator) 
         idx = rng.integers(0, x.size, size=(min(rows, n_resamples - start), x.size))
         parts.append(x[idx].mean(axis=1))
     return np.concatenate(parts)
+
+
+# Paired comparisons of two runs on the same questions (r1eval regress). ``differences`` holds
+# one value per question: the candidate's pass@1 on it minus the base's, in [-1, 1].
+
+__all__ += ["mcnemar_exact", "paired_interval", "sign_flip_test", "unpaired_interval"]
+
+# Up to this many non-zero differences the sign-flip test enumerates every sign pattern.
+_EXACT_FLIPS = 16
+
+
+def mcnemar_exact(lost: int, gained: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pairs of a K = 1 comparison.
+
+    ``lost``: questions right in the base run and wrong in the candidate; ``gained``: the
+    reverse. Under no difference each discordant question is lost or gained with probability
+    1/2, so p = min(1, 2 P(X <= min(lost, gained))), X ~ Binomial(lost + gained, 1/2),
+    computed in exact integer arithmetic.
+    """
+    if lost < 0 or gained < 0:
+        raise ValueError(f"counts must be >= 0, got {lost} and {gained}")
+    n = lost + gained
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(lost, gained) + 1))
+    return min(1.0, 2 * tail / (1 << n))
+
+
+def sign_flip_test(
+    differences: npt.ArrayLike, n_resamples: int = 20_000, seed: int = 0
+) -> float:
+    """Two-sided paired permutation p-value for "no difference": each question's difference
+    keeps its size and gets a random sign (the two runs' labels swapped on that question).
+
+    Exact (every sign pattern) with up to 16 non-zero differences, else Monte Carlo with
+    ``n_resamples`` patterns and the (1 + hits) / (1 + draws) estimate, which never gives 0.
+    With K = 1 (differences -1, 0, 1) the exact test is McNemar's exact test.
+    """
+    d = _as_values(differences)
+    nonzero = d[d != 0.0]
+    if nonzero.size == 0:
+        return 1.0
+    observed = abs(float(nonzero.sum())) * (1.0 - 1e-9)  # float sums of equal sets may differ
+    if nonzero.size <= _EXACT_FLIPS:
+        patterns = np.arange(2**nonzero.size)[:, None] >> np.arange(nonzero.size) & 1
+        sums = (2 * patterns - 1) @ nonzero
+        return float(np.mean(np.abs(sums) >= observed))
+    rng = np.random.default_rng(seed)
+    rows = max(1, _CHUNK_ELEMENTS // nonzero.size)
+    hits = 0
+    for start in range(0, n_resamples, rows):
+        signs = rng.choice([-1.0, 1.0], size=(min(rows, n_resamples - start), nonzero.size))
+        hits += int(np.sum(np.abs(signs @ nonzero) >= observed))
+    return (1 + hits) / (1 + n_resamples)
+
+
+def paired_interval(
+    differences: npt.ArrayLike,
+    samples_per_question: float = 1.0,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> Interval:
+    """Interval for the mean per-question difference of two runs on the same questions.
+
+    The envelope of two intervals:
+
+    - the percentile bootstrap over questions (each question's pair of outcomes resampled
+      together, so what the two runs share cancels); too narrow at small n, and [0, 0] when
+      no question differs;
+    - a t interval (n - 1 degrees of freedom) after adding two pseudo-questions of total
+      weight 2, sum 0 and sum of squares 1/K, K = ``samples_per_question``: half a question of
+      maximal disagreement each way, as noisy as K samples make it. At K = 1 this is the
+      Agresti-Min (2005) adjustment (half a pair in each cell of the 2x2 table).
+
+    In two simulations at n = 30 (K = 1, 4, 64; scores 0.2-0.9; correlation of the two models'
+    per-question rates 0.5-0.95; 1,000 benchmarks each) this covered 94.2-97.8% where the
+    bootstrap alone covered 87-95%; at n = 10, 92-99.9% (bootstrap: 61-90%). Unscaled
+    pseudo-questions (plain Agresti-Min at every K) covered 100% at K = 64 with intervals up
+    to 2.5 times as wide at n = 30, throwing away what pairing gains.
+    """
+    d = _as_values(differences)
+    if d.size == 1:
+        return Interval(-1.0, 1.0, "one question")
+    boot_low, boot_high = bootstrap_interval(d, confidence, n_resamples, seed)
+    n = d.size + 2.0
+    mean = float(d.sum()) / n
+    second = (float(np.sum(d * d)) + 1.0 / samples_per_question) / n
+    half = _t(confidence, d.size - 1) * math.sqrt(max(0.0, second - mean**2) / n)
+    low, high = max(-1.0, mean - half), min(1.0, mean + half)
+    return Interval(min(boot_low, low), max(boot_high, high), "paired bootstrap+t")
+
+
+def unpaired_interval(
+    base: npt.ArrayLike,
+    candidate: npt.ArrayLike,
+    samples_per_question: float = 1.0,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> Interval:
+    """Interval for mean(candidate) - mean(base) as if the runs were independent samples of
+    questions: what comparing two separate intervals amounts to.
+
+    Built like ``paired_interval`` so that their widths compare: the envelope of an
+    independent percentile bootstrap of each run and a t interval (n_b + n_c - 2 degrees of
+    freedom) after adding to each run two pseudo-questions at 1/2 ± 1/(2 sqrt(K)): at K = 1 one
+    all-right and one all-wrong question, the Agresti-Caffo (2000) adjustment.
+    """
+    b, c = _as_values(base), _as_values(candidate)
+    _check_confidence(confidence)
+    rng = np.random.default_rng(seed)
+    spread = _resampled_means(c, n_resamples, rng) - _resampled_means(b, n_resamples, rng)
+    tail = (1.0 - confidence) / 2.0
+    boot_low, boot_high = np.quantile(spread, [tail, 1.0 - tail])
+    (mean_b, var_b), (mean_c, var_c) = (_plus_two(x, samples_per_question) for x in (b, c))
+    half = _t(confidence, max(1, b.size + c.size - 2)) * math.sqrt(var_b + var_c)
+    low = max(-1.0, mean_c - mean_b - half)
+    high = min(1.0, mean_c - mean_b + half)
+    return Interval(min(float(boot_low), low), max(float(boot_high), high), "unpaired bootstrap+t")
+
+
+def _plus_two(x: FloatArray, samples_per_question: float) -> tuple[float, float]:
+    """Mean of ``x`` with two pseudo-questions at 1/2 ± 1/(2 sqrt(K)) added, and its variance."""
+    n = x.size + 2.0
+    mean = (float(x.sum()) + 1.0) / n
+    second = (float(np.sum(x * x)) + 0.5 + 0.5 / samples_per_question) / n
+    return mean, max(0.0, second - mean**2) / n
+
+
+def _t(confidence: float, df: int) -> float:
+    """Two-sided Student t quantile: exact for 1 and 2 degrees of freedom, else the
+    Cornish-Fisher expansion (Abramowitz and Stegun 26.7.5; error under 0.005 at 3 degrees
+    of freedom, under 1e-4 from 10)."""
+    _check_confidence(confidence)
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    p = 0.5 + confidence / 2.0
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        return (2.0 * p - 1.0) / math.sqrt(2.0 * p * (1.0 - p))
+    z = _z(confidence)
+    terms = (
+        (z**3 + z) / 4.0,
+        (5 * z**5 + 16 * z**3 + 3 * z) / 96.0,
+        (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384.0,
+        (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160.0,
+    )
+    return z + sum(term / float(df) ** (i + 1) for i, term in enumerate(terms))

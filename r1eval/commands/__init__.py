@@ -7,7 +7,16 @@ import argparse
 from types import ModuleType
 from typing import Protocol, cast
 
-from r1eval.commands import estimate, leaderboard, report, run, tasks
+from r1eval.commands import (
+    estimate,
+    export_lm_eval,
+    leaderboard,
+    power,
+    regress,
+    report,
+    run,
+    tasks,
+)
 
 
 class Command(Protocol):
@@ -23,6 +32,8 @@ def _commands(*modules: ModuleType) -> list[Command]:
     return [cast(Command, module) for module in modules]
 
 
-COMMANDS: list[Command] = _commands(run, estimate, tasks, leaderboard, report)
+COMMANDS: list[Command] = _commands(
+    run, estimate, tasks, leaderboard, report, regress, power, export_lm_eval
+)
 
 __all__ = ["COMMANDS", "Command"]

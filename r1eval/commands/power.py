@@ -1,0 +1,157 @@
+"""``r1eval power``: how many samples per question a regression test needs.
+
+Plans the paired comparison of ``r1eval regress``: the variance of one question's difference
+between two runs is ``between + within / K`` (``r1eval.power``). ``--from`` one run estimates
+it from that run's per-question outcomes (with an assumed correlation between the two models'
+per-question rates); ``--from`` twice (a base and a candidate run) measures it directly; with
+no run, a stated assumption is used. The number of questions is the benchmark's, fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from r1eval.errors import UsageError
+from r1eval.power import Design, detectable_difference, questions_needed, samples_needed
+from r1eval.registry import resolve
+from r1eval.regress import pair_task, question_records
+from r1eval.runs import Run, load_run
+from r1eval.table import markdown_table
+
+NAME = "power"
+HELP = "samples per question needed to detect a drop of a given size (plans regress)"
+
+SHOWN_SAMPLES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, help="task name (see r1eval tasks)")
+    parser.add_argument("--delta", required=True, type=float, metavar="POINTS",
+                        help="the drop to detect, in percentage points of pass@1")
+    parser.add_argument("--samples", type=int, metavar="K",
+                        help="samples per question to report the smallest detectable drop for "
+                        "(default: the run's, else the task's R1 protocol count)")
+    parser.add_argument("--from", dest="runs", type=Path, action="append", metavar="RUN",
+                        help="a run of the task to take the per-question variance from; give "
+                        "it twice (base, then candidate) to use their paired differences")
+    parser.add_argument("--correlation", type=float, default=0.9,
+                        help="assumed correlation of the two models' per-question rates when "
+                        "not measured from two runs (default 0.9)")
+    parser.add_argument("--score", type=float, default=0.5,
+                        help="assumed pass@1 (0-1) when no run is given (default 0.5, the "
+                        "largest variance)")
+    parser.add_argument("--between-share", dest="between_share", type=float, default=0.5,
+                        help="assumed share of the variance between questions when no run, "
+                        "or a run with one sample per question, is given (default 0.5)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="two-sided level (0.05)")
+    parser.add_argument("--power", type=float, default=0.8, help="power wanted (default 0.8)")
+    parser.add_argument("--task-dir", dest="task_dir", type=Path, help="extra task files")
+
+
+def _outcomes(run: Run, task: str) -> list[tuple[bool, ...]]:
+    _, records = question_records(run, task)
+    if not records:
+        raise UsageError(f"{run.path} has no graded sample of {task}")
+    return [r.outcomes for r in records.values()]
+
+
+def _paired_from_two(base: Run, candidate: Run, task: str) -> Design:
+    pairing = pair_task(base, candidate, task)
+    if not pairing.ids:
+        raise UsageError(f"{base.path} and {candidate.path} share no graded question of {task}")
+    design = Design.for_paired([r.outcomes for r in pairing.base],
+                               [r.outcomes for r in pairing.candidate])
+    note = (f"measured from the paired differences of {base.name} and {candidate.name} "
+            f"({len(pairing.ids)} questions)")
+    if "not separable" in design.note:
+        note += f" ({design.note})"
+    return Design(design.between, design.within, note)
+
+
+def _design_from_one(run: Run, task: str, args: argparse.Namespace) -> Design:
+    outcomes = _outcomes(run, task)
+    if all(len(q) == 1 for q in outcomes):
+        score = sum(q[0] for q in outcomes) / len(outcomes)
+        single = Design.assumed(score, args.between_share)
+        single = Design(single.between, single.within,
+                        f"{run.name} has one sample per question, so only its score is "
+                        f"used; {single.note}")
+    else:
+        estimated = Design.from_outcomes(outcomes)
+        single = Design(estimated.between, estimated.within,
+                        f"estimated from {run.name} ({len(outcomes)} questions)")
+    return single.paired(args.correlation)
+
+
+def _design(runs: list[Run], args: argparse.Namespace) -> Design:
+    if len(runs) == 2:
+        return _paired_from_two(runs[0], runs[1], args.task)
+    if len(runs) == 1:
+        return _design_from_one(runs[0], args.task, args)
+    return Design.assumed(args.score, args.between_share).paired(args.correlation)
+
+
+def _samples(runs: list[Run], args: argparse.Namespace, default: int) -> int:
+    """K for the smallest detectable drop: --samples, else the (first) run's, else ``default``."""
+    if args.samples is not None:
+        return int(args.samples)
+    if runs:
+        return max(len(q) for q in _outcomes(runs[0], args.task))
+    return default
+
+
+def _check(args: argparse.Namespace) -> None:
+    checks = [
+        (args.delta > 0 and args.delta < 100, "--delta must be between 0 and 100 points"),
+        (args.samples is None or args.samples >= 1, "--samples must be at least 1"),
+        (0 <= args.correlation <= 1, "--correlation must be between 0 and 1"),
+        (0 <= args.score <= 1, "--score must be between 0 and 1"),
+        (0 <= args.between_share <= 1, "--between-share must be between 0 and 1"),
+        (0 < args.alpha < 1 and 0 < args.power < 1, "--alpha and --power must be in (0, 1)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+
+
+def _needed_line(design: Design, delta: float, n: int, args: argparse.Namespace) -> str:
+    needed = samples_needed(design, delta, n, args.alpha, args.power)
+    if needed is not None:
+        return f"samples per question needed (in each run): **{needed}**"
+    floor = detectable_difference(Design(design.between, 0.0), n, 1, args.alpha, args.power)
+    return (f"samples per question needed: **none suffices**: with {n} questions the spread "
+            f"of the per-question differences alone hides a drop of {args.delta:g} points; "
+            f"even unlimited samples detect only drops of {100 * floor:.1f} points or more")
+
+
+def main(args: argparse.Namespace) -> int:
+    _check(args)
+    task = resolve([args.task], args.task_dir)[0]
+    if len(args.runs or []) > 2:
+        raise UsageError("--from takes one run, or two (base and candidate)")
+    runs = [load_run(path) for path in args.runs or []]
+    design = _design(runs, args)
+    delta, n = args.delta / 100.0, task.size
+    k = _samples(runs, args, task.r1_samples)
+    rows = [
+        [samples, f"{100 * detectable_difference(design, n, samples, args.alpha, args.power):.1f}",
+         questions_needed(design, delta, samples, args.alpha, args.power)]
+        for samples in sorted({*SHOWN_SAMPLES, k})
+    ]
+    mde = detectable_difference(design, n, k, args.alpha, args.power)
+    print("\n".join([
+        f"## r1eval power: {task.name}, a drop of {args.delta:g} points",
+        "",
+        f"{n} questions (the whole benchmark; its size is fixed), two-sided alpha "
+        f"{args.alpha:g}, power {args.power:.0%}, paired comparison (r1eval regress)",
+        f"per-question variance of the difference: {design.between:.4g} between questions + "
+        f"{design.within:.4g} / K ({design.note})",
+        "",
+        _needed_line(design, delta, n, args),
+        f"smallest detectable drop at K = {k}: **{100 * mde:.1f} points**",
+        "",
+        markdown_table(["K", "smallest detectable drop (points)",
+                        f"questions needed for {args.delta:g} points"], rows),
+    ]))
+    return 0
