@@ -8,10 +8,13 @@ from types import ModuleType
 from typing import Protocol, cast
 
 from r1eval.commands import (
+    compare,
     estimate,
     export_lm_eval,
+    grade,
     leaderboard,
     power,
+    regrade,
     regress,
     report,
     run,
@@ -33,7 +36,8 @@ def _commands(*modules: ModuleType) -> list[Command]:
 
 
 COMMANDS: list[Command] = _commands(
-    run, estimate, tasks, leaderboard, report, regress, power, export_lm_eval
+    run, estimate, tasks, leaderboard, report, regress, power, compare, grade, regrade,
+    export_lm_eval,
 )
 
 __all__ = ["COMMANDS", "Command"]

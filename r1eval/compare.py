@@ -1,0 +1,519 @@
+"""Does a run confirm a reported score? One row per reported figure, with a verdict.
+
+The verdict compares a reported value ``r`` with the run's 95% interval ``[lo, hi]`` over
+questions (``scores.json``; ``r1eval.stats.score_interval``), given a margin ``m`` (``--margin``,
+default 5 percentage points) below which a difference does not matter in practice:
+
+    below         r > hi            the run scored significantly lower than reported
+    above         r < lo            the run scored significantly higher than reported
+    reproduced    lo <= r <= hi     and the whole interval lies within r - m .. r + m
+    inconclusive  lo <= r <= hi     but the interval reaches past r - m or r + m
+
+All bounds are inclusive. A value outside the 95% interval differs significantly (two-sided,
+5%) by construction, however small the difference: a large benchmark can call a 1-point gap
+``below`` (the row then says it is within the margin). Inside the interval the data agree with
+``r``; ``reproduced`` also needs them to rule out any difference larger than ``m``
+(an equivalence test), else the interval is too wide to tell. For ``inconclusive`` rows the
+power calculation (``r1eval.power``, 5% level, 80% power, the variance estimated from the run)
+says what would decide at the observed difference ``d``: telling ``d`` from 0, or showing
+``|d| < m``, whichever needs less, i.e. ``delta = max(|d|, m - |d|)``. It reports the questions
+needed at the run's K, and the samples per question needed with the run's questions (None
+when the spread between questions alone hides ``delta``, so more samples cannot decide).
+
+Units: run scores are fractions, reported figures percentages (``Figure.fraction`` converts);
+rows show both in percent. ``cons@K`` figures are compared only with runs of exactly K samples
+per question, whose majority-vote score gets an interval over questions the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from r1eval import stats
+from r1eval.power import Design, questions_needed, samples_needed
+from r1eval.prompts import MATH_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash
+from r1eval.reported import Alias, Claim, Figure, Protocol, Reported, benchmark_name
+from r1eval.runs import Run
+from r1eval.table import markdown_table
+
+__all__ = [
+    "ABOVE",
+    "BELOW",
+    "INCONCLUSIVE",
+    "NOT_COMPARABLE",
+    "NOT_RUN",
+    "NO_FIGURE",
+    "NO_SCORE",
+    "REPRODUCED",
+    "TRUNCATION_FLAG",
+    "Measured",
+    "Need",
+    "Row",
+    "TaskView",
+    "compare_runs",
+    "compare_views",
+    "decide",
+    "need_to_decide",
+    "render_csv",
+    "render_json",
+    "render_markdown",
+    "task_views",
+]
+
+REPRODUCED = "reproduced"
+BELOW = "below"
+ABOVE = "above"
+INCONCLUSIVE = "inconclusive"
+NOT_COMPARABLE = "not comparable"
+NO_FIGURE = "no reported figure"
+NOT_RUN = "not run by r1eval"
+NO_SCORE = "no score"
+
+#: A truncation rate above this is flagged on the row.
+TRUNCATION_FLAG = 0.05
+_GRADED = ("right", "wrong", "no_answer", "truncated")
+_PROMPT_STYLES = {template_hash(MATH_PROMPT): "r1", template_hash(MULTIPLE_CHOICE_PROMPT):
+                  "simple-evals"}
+
+
+def decide(reported: float, low: float, high: float, margin: float) -> str:
+    """The verdict for a reported value against a measured interval (all fractions)."""
+    if margin <= 0:
+        raise ValueError("margin must be positive")
+    if reported > high:
+        return BELOW
+    if reported < low:
+        return ABOVE
+    if reported - margin <= low and high <= reported + margin:
+        return REPRODUCED
+    return INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One metric of one task of a run, as a verdict needs it (fractions).
+
+    ``outcomes`` holds each question's correct/incorrect samples (one majority vote per
+    question for cons@K) and feeds the power calculation; ``samples`` is their number per
+    question.
+    """
+
+    value: float
+    low: float
+    high: float
+    outcomes: list[list[bool]]
+    samples: int
+
+
+@dataclass(frozen=True)
+class Need:
+    """What would decide an inconclusive comparison (see the module docstring)."""
+
+    delta: float
+    questions: int
+    samples: int | None
+    separable: bool
+    assumed: bool
+
+
+def need_to_decide(measured: Measured, reported: float, margin: float) -> Need:
+    """Questions (at the run's K) or samples per question (at the run's questions) needed to
+    reach a verdict if the true difference is the observed one."""
+    difference = abs(measured.value - reported)
+    delta = max(difference, margin - difference)
+    design = Design.from_outcomes(measured.outcomes)
+    assumed = design.variance(measured.samples) == 0.0
+    if assumed:  # every question alike (e.g. all right): no spread to estimate from
+        design = Design.assumed(min(max(reported, 0.01), 0.99))
+    return Need(
+        delta=delta,
+        questions=questions_needed(design, delta, measured.samples),
+        samples=samples_needed(design, delta, len(measured.outcomes)),
+        separable=measured.samples > 1 or assumed,
+        assumed=assumed,
+    )
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """One task of one run, reduced to what a comparison reads (from ``load_run``)."""
+
+    run: str
+    model: str
+    task: str
+    score: dict[str, Any]
+    outcomes: dict[str, list[bool]]
+    sampling: dict[str, Any]
+    prompt: str
+    questions_in_task: int | None
+    from_file: bool
+
+
+def task_views(run: Run) -> list[TaskView]:
+    """Every scored task of ``run``."""
+    identity = run.manifest.get("identity", {})
+    from_file = str(identity.get("endpoint", {}).get("base_url", "")).startswith("file:")
+    views = []
+    for score in run.scores.to_dict("records"):
+        task = str(score["task"])
+        entry = run.manifest.get("tasks", {}).get(task, {})
+        views.append(TaskView(
+            run=run.name, model=run.model, task=task, score=_plain(score),
+            outcomes=_outcomes(run.samples, task), sampling=identity.get("sampling", {}),
+            prompt=_PROMPT_STYLES.get(entry.get("prompt_hash", ""), "custom"),
+            questions_in_task=entry.get("questions"), from_file=from_file,
+        ))
+    return views
+
+
+def _plain(score: dict[Any, Any]) -> dict[str, Any]:
+    """Python values: pandas' missing values (NaN) as None, numpy scalars as int/float."""
+    return {
+        str(k): None if _missing(v) else (v.item() if isinstance(v, np.generic) else v)
+        for k, v in score.items()
+    }
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _outcomes(samples: pd.DataFrame, task: str) -> dict[str, list[bool]]:
+    graded = samples[(samples["task"] == task) & samples["verdict"].isin(_GRADED)]
+    return {
+        str(question): [v == "right" for v in group["verdict"]]
+        for question, group in graded.groupby("sample_id", sort=True)
+    }
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the comparison. Scores in percent; ``reported`` in the figure's unit."""
+
+    run: str
+    model: str
+    compared_as: str | None
+    task: str
+    benchmark: str
+    metric: str | None
+    reported: float | None
+    reported_shown: str
+    source: str | None
+    source_title: str | None
+    where: str | None
+    measured_pct: float | None
+    ci_low_pct: float | None
+    ci_high_pct: float | None
+    difference_pts: float | None
+    verdict: str
+    questions_needed: int | None = None
+    samples_needed: int | None = None
+    n_questions: int | None = None
+    samples_per_question: int | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def compare_runs(
+    runs: Sequence[Run],
+    reported: Reported,
+    runnable: Iterable[str],
+    margin: float = 0.05,
+    as_names: Sequence[str | None] = (),
+) -> list[Row]:
+    """Rows for every task of every run, then the model's benchmarks r1eval cannot run.
+
+    ``as_names`` gives the registry name per run (None: resolve the run's model name).
+    """
+    rows: list[Row] = []
+    runnable = set(runnable)
+    for index, run in enumerate(runs):
+        name = (as_names[index] if index < len(as_names) else None) or run.model
+        rows += compare_views(task_views(run), reported, runnable, margin, name)
+    return rows
+
+
+def compare_views(
+    views: Sequence[TaskView], reported: Reported, runnable: set[str], margin: float, name: str
+) -> list[Row]:
+    """The rows of one run's tasks, its model looked up in the registry as ``name``."""
+    resolved = reported.resolve(name)
+    model, alias = resolved if resolved is not None else (None, None)
+    claims = reported.for_model(model) if model else []
+    rows = [row for view in views for row in _task_rows(view, model, alias, claims, margin,
+                                                         name)]
+    if views:
+        rows += [_not_run_row(views[0], model, c) for c in claims
+                 if c.figure.benchmark not in runnable]
+    return rows
+
+
+def _task_rows(
+    view: TaskView, model: str | None, alias: Alias | None, claims: list[Claim],
+    margin: float, asked: str,
+) -> list[Row]:
+    matching = [c for c in claims if c.figure.benchmark == view.task]
+    if not matching:
+        note = (f"no reported figures for {asked}; use --as NAME" if model is None
+                else f"no reported figure for {model} on {benchmark_name(view.task)}")
+        return [_row(view, model, None, _pass1(view), NO_FIGURE, (note,))]
+    return [_claim_row(view, model, alias, claim, margin) for claim in matching]
+
+
+def _claim_row(
+    view: TaskView, model: str | None, alias: Alias | None, claim: Claim, margin: float
+) -> Row:
+    figure = claim.figure
+    notes = [n for n in (figure.note, alias.note if alias else None) if n]
+    measured = _measure(view, figure)
+    if isinstance(measured, str):
+        return _row(view, model, claim, None, NOT_COMPARABLE, (measured, *notes))
+    if measured is None:
+        return _row(view, model, claim, None, NO_SCORE, ("no graded response", *notes))
+    verdict = decide(figure.fraction, measured.low, measured.high, margin)
+    notes = _run_flags(view) + _protocol_flags(view, figure.protocol) + notes
+    need = None
+    if verdict == INCONCLUSIVE:
+        need = need_to_decide(measured, figure.fraction, margin)
+        notes.insert(0, _need_text(need, measured, view))
+    elif verdict in (BELOW, ABOVE) and abs(measured.value - figure.fraction) <= margin:
+        notes.insert(0, f"significant, but within ±{100 * margin:g} points")
+    return _row(view, model, claim, measured, verdict, tuple(notes), need)
+
+
+def _pass1(view: TaskView) -> Measured | None:
+    score = view.score
+    if score.get("pass@1") is None:
+        return None
+    return Measured(
+        value=float(score["pass@1"]), low=float(score["ci_low"]), high=float(score["ci_high"]),
+        outcomes=list(view.outcomes.values()), samples=int(score["samples_per_question"]),
+    )
+
+
+def _measure(view: TaskView, figure: Figure) -> Measured | str | None:
+    """The measured counterpart of ``figure``; a string says why there is none."""
+    k, wanted = view.score.get("samples_per_question"), figure.samples_in_metric
+    if figure.metric == "pass@1":
+        return _pass1(view)
+    if figure.metric.startswith("cons@") and wanted is not None and wanted == k:
+        return _consensus(view, wanted)
+    if figure.metric.startswith("cons@"):
+        return f"{figure.metric} needs {wanted} samples per question; this run has K={k}"
+    return f"r1eval measures pass@1 and cons@K, not {figure.metric}"
+
+
+def _consensus(view: TaskView, k: int) -> Measured | None:
+    """cons@K with an interval over the questions that have all K samples.
+
+    The interval depends only on how many questions' votes were right (one outcome per
+    question), so it is computed from scores.json's cons@K and that count.
+    """
+    value = view.score.get("cons@k")
+    full = sum(len(o) >= k for o in view.outcomes.values())
+    if value is None or full == 0:
+        return None
+    right = round(float(value) * full)
+    votes = [[True]] * right + [[False]] * (full - right)
+    interval = stats.score_interval(votes)
+    return Measured(float(value), interval.low, interval.high, votes, samples=1)
+
+
+def _need_text(need: Need, measured: Measured, view: TaskView) -> str:
+    have = len(measured.outcomes)
+    k = measured.samples
+    text = (f"to decide (gap {100 * need.delta:.1f} points, 80% power): ~{need.questions} "
+            f"questions at K={k} (has {have})")
+    if need.assumed:
+        text += " (variance assumed: every question scored alike)"
+    if k == 1 and (view.score.get("samples_per_question") or 1) > 1:
+        return text  # one majority vote per question: more samples make no more votes
+    if not need.separable:
+        return text + "; run K>=2 to tell whether more samples would help"
+    if need.samples is None:
+        return text + f"; no number of samples suffices with {have} questions"
+    return text + f", or K={need.samples} with these {have}"
+
+
+def _run_flags(view: TaskView) -> list[str]:
+    score, flags = view.score, []
+    questions, planned = score.get("n_questions") or 0, view.questions_in_task
+    if planned is not None and questions < planned:
+        flags.append(f"subset: {questions} of {planned} questions")
+    if score.get("n_errors"):
+        flags.append(f"{score['n_errors']} failed requests left out")
+    truncated = score.get("truncated_rate")
+    if truncated is not None and truncated > TRUNCATION_FLAG:
+        flags.append(f"high truncation rate ({100 * truncated:.0f}%)")
+    return flags
+
+
+def _protocol_flags(view: TaskView, protocol: Protocol | None) -> list[str]:
+    if protocol is None:
+        return ["source states no protocol"]
+    checks = (_samples_flag, _temperature_flag, _top_p_flag, _tokens_flag, _prompt_flag)
+    return [flag for check in checks if (flag := check(view, protocol)) is not None]
+
+
+def _unset(view: TaskView) -> str:
+    return "not recorded" if view.from_file else "not set (server default)"
+
+
+def _samples_flag(view: TaskView, protocol: Protocol) -> str | None:
+    k = view.score.get("samples_per_question")
+    if protocol.samples is None or k is None or k >= protocol.samples:
+        return None
+    return f"fewer samples (K={k} vs {protocol.samples})"
+
+
+def _temperature_flag(view: TaskView, protocol: Protocol) -> str | None:
+    wanted, used = protocol.temperature, view.sampling.get("temperature")
+    if wanted is None or used == wanted:
+        return None
+    if used is None:
+        return f"temperature {_unset(view)} vs {wanted:g}"
+    if (used == 0) != (wanted == 0):
+        return "greedy vs sampled" if used == 0 else "sampled vs greedy"
+    return f"temperature {used:g} vs {wanted:g}"
+
+
+def _top_p_flag(view: TaskView, protocol: Protocol) -> str | None:
+    wanted, used = protocol.top_p, view.sampling.get("top_p")
+    if wanted is None or used == wanted:
+        return None
+    return f"top-p {_unset(view) if used is None else f'{used:g}'} vs {wanted:g}"
+
+
+def _tokens_flag(view: TaskView, protocol: Protocol) -> str | None:
+    wanted, used = protocol.max_tokens, view.sampling.get("max_tokens")
+    if wanted is None or (used is not None and used >= wanted):
+        return None
+    if used is None:
+        return f"token limit {_unset(view)} vs {wanted}"
+    return f"smaller token limit ({used} vs {wanted})"
+
+
+def _prompt_flag(view: TaskView, protocol: Protocol) -> str | None:
+    if protocol.prompt is None or protocol.prompt == view.prompt:
+        return None
+    return f"prompt {view.prompt} vs {protocol.prompt}"
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+def _row(
+    view: TaskView, model: str | None, claim: Claim | None, measured: Measured | None,
+    verdict: str, notes: tuple[str, ...], need: Need | None = None,
+) -> Row:
+    figure = claim.figure if claim else None
+    difference = None
+    if measured is not None and figure is not None and figure.is_percent:
+        difference = 100.0 * (measured.value - figure.fraction)
+    return Row(
+        run=view.run, model=view.model, compared_as=model, task=view.task,
+        benchmark=benchmark_name(view.task),
+        metric=figure.metric if figure else "pass@1",
+        reported=figure.value if figure else None,
+        reported_shown=figure.shown() if figure else "-",
+        source=claim.source.id if claim else None,
+        source_title=claim.source.title if claim else None,
+        where=figure.where if figure else None,
+        measured_pct=_pct(measured.value if measured else None),
+        ci_low_pct=_pct(measured.low if measured else None),
+        ci_high_pct=_pct(measured.high if measured else None),
+        difference_pts=difference, verdict=verdict,
+        questions_needed=need.questions if need else None,
+        samples_needed=need.samples if need else None,
+        n_questions=view.score.get("n_questions"),
+        samples_per_question=view.score.get("samples_per_question"),
+        notes=notes,
+    )
+
+
+def _not_run_row(view: TaskView, model: str | None, claim: Claim) -> Row:
+    figure = claim.figure
+    return Row(
+        run=view.run, model=view.model, compared_as=model, task=figure.benchmark,
+        benchmark=benchmark_name(figure.benchmark), metric=figure.metric,
+        reported=figure.value, reported_shown=figure.shown(), source=claim.source.id,
+        source_title=claim.source.title, where=figure.where, measured_pct=None,
+        ci_low_pct=None, ci_high_pct=None, difference_pts=None, verdict=NOT_RUN,
+    )
+
+
+# Output: a markdown table for the terminal, CSV and JSON for tools.
+
+_HEADER = ["run", "model", "benchmark", "metric", "reported", "source", "measured", "95% CI",
+           "diff", "verdict", "notes"]
+
+
+def _points(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def _cells(row: Row) -> list[str]:
+    interval = "-" if row.ci_low_pct is None else \
+        f"{_points(row.ci_low_pct)}-{_points(row.ci_high_pct)}"
+    return [
+        row.run, row.compared_as or row.model, row.benchmark, row.metric or "-",
+        row.reported_shown, row.source or "-", _points(row.measured_pct), interval,
+        _points(row.difference_pts, signed=True), row.verdict, "; ".join(row.notes) or "-",
+    ]
+
+
+def _preface(rows: Sequence[Row]) -> list[str]:
+    lines = []
+    for run, model, compared_as in dict.fromkeys((r.run, r.model, r.compared_as) for r in rows):
+        if compared_as is None:
+            lines.append(f"- {run}: no reported figures for {model}; use --as NAME")
+        elif compared_as != model:
+            lines.append(f"- {run}: model {model}, compared as {compared_as}")
+        else:
+            lines.append(f"- {run}: model {model}")
+    return lines
+
+
+def render_markdown(rows: Sequence[Row], margin: float) -> str:
+    """The comparison table, with which run was compared as which model, and the rule."""
+    legend = (
+        f"Scores in %, 95% intervals over questions; diff = measured - reported, in points. "
+        f"reproduced: the reported value is inside the interval, and the interval within "
+        f"±{100 * margin:g} points of it (--margin); below/above: the run scored "
+        f"significantly lower/higher (the reported value is outside the interval); "
+        f"inconclusive: inside, but the interval is too wide to tell."
+    )
+    table = markdown_table(_HEADER, [_cells(r) for r in rows])
+    return "\n".join([*_preface(rows), "", table, "", legend])
+
+
+def _record(row: Row) -> dict[str, Any]:
+    record = asdict(row)
+    record["notes"] = list(row.notes)
+    return record
+
+
+def render_json(rows: Sequence[Row], margin: float) -> str:
+    payload = {"confidence": 0.95, "margin_points": 100 * margin,
+               "rows": [_record(r) for r in rows]}
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+def render_csv(rows: Sequence[Row]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(Row)], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**asdict(row), "notes": "; ".join(row.notes)})
+    return out.getvalue()
