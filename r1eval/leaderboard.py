@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from r1eval.reported import Reported
 from r1eval.runs import Run, RunSet
 
 LONG_COLUMNS = [
@@ -19,7 +20,9 @@ LONG_COLUMNS = [
     "source", "run", "date", "r1eval_version", "git_commit", "git_dirty", "task_version",
     "dataset", "prompt_hash", "grader", "math_verify_version", "openai_version",
     "datasets_version", "python", "temperature", "top_p", "max_tokens", "endpoint",
+    "metric", "value", "registry_model", "where",
 ]
+MEASURED = "measured by r1eval"
 
 
 def _pct(value: Any) -> float | None:
@@ -67,9 +70,48 @@ def _rows(run: Run) -> list[dict[str, Any]]:
             "complete": bool(s["complete"]), "prompt_tokens": s["prompt_tokens"],
             "completion_tokens": s["completion_tokens"],
             "reasoning_tokens": s["reasoning_tokens"], "cost_usd": s.get("cost_usd"),
-            "source": "measured by r1eval", **_provenance(run, s["task"]),
+            "source": MEASURED, **_provenance(run, s["task"]), "metric": "pass@1",
+            "value": _pct(s["pass@1"]),
         })
     return rows
+
+
+def reported_rows(models: list[str], reported: Reported) -> pd.DataFrame:
+    """The registry's figures for ``models`` (endpoint names, resolved through the aliases),
+    one row each, with ``source`` naming where the figure was published."""
+    rows = []
+    for model in dict.fromkeys(models):
+        resolved = reported.resolve(model)
+        if resolved is None:
+            continue
+        for claim in reported.for_model(resolved[0]):
+            figure, protocol = claim.figure, claim.figure.protocol
+            percent = figure.value if figure.is_percent else None
+            rows.append({
+                "model": model, "task": figure.benchmark,
+                "score_pct": percent if figure.metric == "pass@1" else None,
+                "cons_at_k_pct": percent if figure.metric.startswith("cons@") else None,
+                "samples_per_question": protocol.samples if protocol else None,
+                "temperature": protocol.temperature if protocol else None,
+                "top_p": protocol.top_p if protocol else None,
+                "max_tokens": protocol.max_tokens if protocol else None,
+                "source": claim.source.title, "metric": figure.metric, "value": figure.value,
+                "registry_model": resolved[0], "where": figure.where,
+            })
+    return pd.DataFrame(rows, columns=LONG_COLUMNS)
+
+
+def with_reported(long: pd.DataFrame, reported: Reported) -> pd.DataFrame:
+    """Measured rows followed by the published figures for the same models."""
+    long = long.copy()
+    long["registry_model"] = [
+        (resolved[0] if (resolved := reported.resolve(m)) else None) for m in long["model"]
+    ]
+    extra = reported_rows(list(long["model"]), reported)
+    frames = [f for f in (long, extra) if not f.empty]
+    if not frames:
+        return long
+    return pd.concat(frames, ignore_index=True)[LONG_COLUMNS]
 
 
 def long_table(runs: RunSet, keep_all: bool = False) -> pd.DataFrame:
@@ -84,7 +126,8 @@ def long_table(runs: RunSet, keep_all: bool = False) -> pd.DataFrame:
 
 
 def wide_table(long: pd.DataFrame) -> pd.DataFrame:
-    """Model x task: each task's score and interval bounds, in percent."""
+    """Model x task: each task's measured score and interval bounds, in percent."""
+    long = long[long["source"] == MEASURED]
     if long.empty:
         return pd.DataFrame(columns=["model"])
     values = long.pivot_table(

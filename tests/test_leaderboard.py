@@ -83,3 +83,27 @@ def test_all_keeps_every_run_and_wide_pivots(results: Path, tmp_path: Path) -> N
 def test_no_runs_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["leaderboard", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("r1eval: error: no run folders found")
+
+
+def test_with_reported_puts_published_figures_beside_measured_ones(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    results = tmp_path / "results"
+    build_run(results / "r7b", data_dir, "aime24", right_on_even, model="deepseek-r1:7b")
+    out = tmp_path / "board.csv"
+    assert main(["leaderboard", str(results), "-o", str(out), "--with-reported"]) == 0
+    columns, rows = read_csv(out)
+    assert columns == LONG_COLUMNS
+    measured = [r for r in rows if r["source"] == "measured by r1eval"]
+    assert len(measured) == 1
+    assert measured[0]["registry_model"] == "DeepSeek-R1-Distill-Qwen-7B"  # via the alias
+    published = {(r["source"][:20], r["task"], r["metric"]): r["value"]
+                 for r in rows if r["source"] != "measured by r1eval"}
+    values = {key[1:]: float(v) for key, v in published.items()}
+    # REFERENCE.md section 1: article 55.5 / 92.8, README cons@64 83.3 and GPQA 49.1,
+    # open-r1 50.8 / 94.5 / 50.5
+    assert values[("math500", "pass@1")] in (92.8, 94.5)
+    assert ("aime24", "cons@64") in values and values[("aime24", "cons@64")] == 83.3
+    aime = sorted(float(v) for k, v in published.items() if k[1:] == ("aime24", "pass@1"))
+    assert aime == [50.8, 55.5]
+    assert all(r["model"] == "deepseek-r1:7b" for r in rows)

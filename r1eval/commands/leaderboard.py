@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from r1eval.errors import UsageError
-from r1eval.leaderboard import long_table, wide_table
+from r1eval.leaderboard import long_table, wide_table, with_reported
+from r1eval.reported import load_reported
 from r1eval.runs import RunSet, load_runs
 
 NAME = "leaderboard"
@@ -24,6 +25,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wide", action="store_true", help="a model x task table instead")
     parser.add_argument("--all", dest="keep_all", action="store_true",
                         help="every run, not only the newest complete one per model and task")
+    parser.add_argument("--with-reported", dest="with_reported", action="store_true",
+                        help="add the published figures for the same models as rows of their own")
+    parser.add_argument("--claims", type=Path, action="append", default=[],
+                        help="a file of reported scores of your own (with --with-reported)")
 
 
 def collect(folders: list[Path]) -> RunSet:
@@ -39,6 +44,8 @@ def collect(folders: list[Path]) -> RunSet:
 
 def main(args: argparse.Namespace) -> int:
     table = long_table(collect(args.folders), keep_all=args.keep_all)
+    if args.with_reported:
+        table = with_reported(table, load_reported(args.claims))
     if args.wide:
         table = wide_table(table)
     if args.output is None:
