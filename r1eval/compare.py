@@ -220,6 +220,8 @@ class Row:
     n_questions: int | None = None
     samples_per_question: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    cost_usd: float | None = None
+    usd_per_point: float | None = None  # the run's cost per percentage point of the score
 
 
 def compare_runs(
@@ -437,6 +439,7 @@ def _row(
         n_questions=view.score.get("n_questions"),
         samples_per_question=view.score.get("samples_per_question"),
         notes=notes,
+        **_cost(view.score.get("cost_usd"), measured),
     )
 
 
@@ -457,6 +460,14 @@ _HEADER = ["run", "model", "benchmark", "metric", "reported", "source", "measure
            "diff", "verdict", "notes"]
 
 
+def _cost(cost: Any, measured: Measured | None) -> dict[str, float | None]:
+    """The run's cost for this task, and per point of its measured score."""
+    if _missing(cost):
+        return {"cost_usd": None, "usd_per_point": None}
+    per_point = float(cost) / (100 * measured.value) if measured and measured.value else None
+    return {"cost_usd": float(cost), "usd_per_point": per_point}
+
+
 def _points(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "-"
@@ -471,6 +482,10 @@ def _cells(row: Row) -> list[str]:
         row.reported_shown, row.source or "-", _points(row.measured_pct), interval,
         _points(row.difference_pts, signed=True), row.verdict, "; ".join(row.notes) or "-",
     ]
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.4f}"
 
 
 def _preface(rows: Sequence[Row]) -> list[str]:
@@ -494,7 +509,12 @@ def render_markdown(rows: Sequence[Row], margin: float) -> str:
         f"significantly lower/higher (the reported value is outside the interval); "
         f"inconclusive: inside, but the interval is too wide to tell."
     )
-    table = markdown_table(_HEADER, [_cells(r) for r in rows])
+    if any(r.cost_usd is not None for r in rows):
+        header = [*_HEADER, "USD", "USD/point"]
+        cells = [[*_cells(r), _money(r.cost_usd), _money(r.usd_per_point)] for r in rows]
+        table = markdown_table(header, cells)
+    else:
+        table = markdown_table(_HEADER, [_cells(r) for r in rows])
     return "\n".join([*_preface(rows), "", table, "", legend])
 
 

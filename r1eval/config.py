@@ -79,6 +79,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"config file {path} not found") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"config file {path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {path} is not UTF-8 text") from None
+    except OSError as error:  # a folder, no permission
+        raise UsageError(f"config file {path} cannot be read ({error.strerror})") from None
     return data
 
 

@@ -64,7 +64,13 @@ def _load_local(task: Task, data_dir: Path) -> tuple[list[Record], dict[str, Any
     if not path.exists():
         raise DataError(f"{task.name}: {path} not found (the data folder must be laid out "
                         f"as <dir>/{task.local.path})")
-    records = task.local.reader(path)
+    try:
+        records = task.local.reader(path)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{task.name}: {path} holds text that is not UTF-8 ({error.reason} "
+                        f"at byte {error.start})") from None
+    except OSError as error:  # no permission, a folder where a file belongs, ...
+        raise DataError(f"{task.name}: cannot read {path} ({error.strerror})") from None
     return records, {"kind": "local", "location": str(path), "sha256": checksum(path)}
 
 

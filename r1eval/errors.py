@@ -9,6 +9,8 @@ shown with its traceback.
     ├── DataError                benchmark data missing, unreadable or malformed
     ├── RunFolderError           run folder locked, or made by a different configuration
     ├── EndpointError            the endpoint cannot serve this run at all (bad URL, 401, 404)
+    ├── RunStopped               exit 1: too many requests failed in a row; what was received
+    │                            is saved and the same command resumes
     └── RequestFailed            one request failed for good (retries spent, or a 400);
                                  recorded as an error sample, never graded
 """
@@ -36,6 +38,16 @@ class RunFolderError(R1EvalError):
 
 class EndpointError(R1EvalError):
     """The endpoint rejects the whole run: wrong URL, key, or model name."""
+
+
+class RunStopped(R1EvalError):
+    """The run gave up on an endpoint that kept failing; everything received is saved.
+
+    Exit code 1, like a run that ended with failed requests: running the same command again
+    (once the endpoint is back) resumes it.
+    """
+
+    exit_code = 1
 
 
 class RequestFailed(R1EvalError):

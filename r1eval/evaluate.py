@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval import __version__
-from r1eval.backends.base import Backend
+from r1eval.backends.base import Backend, Preflight
 from r1eval.backends.openai_compat import OpenAICompatBackend, endpoint_identity
 from r1eval.config import RunConfig
 from r1eval.data import LoadedTask, load_task
@@ -135,49 +135,62 @@ def execute(
     on_open: Callable[[Path], None] | None = None,
     backend: Backend | None = None,
 ) -> dict[str, Any]:
-    """Run what is missing and return the scores (also written to scores.json).
+    """Check the endpoint, run what is missing, and return the scores (also in scores.json).
 
-    ``on_open`` is told the run folder once it is locked and its manifest accepted;
-    ``backend`` replaces the OpenAI-compatible endpoint built from the configuration.
+    The endpoint is checked (``Preflight``) before the run folder is created or touched, so
+    an endpoint that cannot serve the run leaves nothing behind. ``on_open`` is told the run
+    folder once it is locked and its manifest accepted; ``backend`` replaces the
+    OpenAI-compatible endpoint built from the configuration.
     """
-    with RunFolder(prepared.run_dir) as folder:
-        manifest = _merge_manifest(folder.read_manifest(), prepared.manifest, folder.path)
-        folder.write_manifest(manifest)
-        if on_open is not None:
-            on_open(folder.path)
-        try:
-            asyncio.run(_run_async(prepared, folder, backend))
-        finally:
-            scores = compute_scores(prepared, folder)
-            folder.write_scores(scores)
+    return asyncio.run(_execute(prepared, on_open, backend or _endpoint_backend(prepared)))
+
+
+def _endpoint_backend(prepared: PreparedRun) -> OpenAICompatBackend:
+    config = prepared.config
+    return OpenAICompatBackend(
+        model=config.model,
+        base_url=config.base_url,
+        api_key=prepared.api_key,
+        timeout_s=config.timeout,
+        max_attempts=config.max_attempts,
+        max_connections=config.concurrency,
+    )
+
+
+async def _execute(
+    prepared: PreparedRun, on_open: Callable[[Path], None] | None, backend: Backend
+) -> dict[str, Any]:
+    try:
+        if isinstance(backend, Preflight):
+            await backend.preflight()
+        with RunFolder(prepared.run_dir) as folder:
+            manifest = _merge_manifest(folder.read_manifest(), prepared.manifest, folder.path)
+            folder.write_manifest(manifest)
+            if on_open is not None:
+                on_open(folder.path)
+            try:
+                await _run(prepared, folder, backend)
+            finally:
+                scores = compute_scores(prepared, folder)
+                folder.write_scores(scores)
+    finally:
+        await backend.aclose()
     return scores
 
 
-async def _run_async(prepared: PreparedRun, folder: RunFolder, backend: Backend | None) -> None:
+async def _run(prepared: PreparedRun, folder: RunFolder, backend: Backend) -> None:
     config = prepared.config
-    if backend is None:
-        backend = OpenAICompatBackend(
-            model=config.model,
-            base_url=config.base_url,
-            api_key=prepared.api_key,
-            timeout_s=config.timeout,
-            max_attempts=config.max_attempts,
-            max_connections=config.concurrency,
+    with GraderPool(workers=config.grader_workers, timeout_s=config.grade_timeout) as pool:
+        runner = Runner(
+            folder=folder,
+            backend=backend,
+            pool=pool,
+            graders={t.task.name: t.task.grader for t in prepared.loaded},
+            sampling=config.sampling(),
+            progress=Progress(),
+            concurrency=config.concurrency,
         )
-    try:
-        with GraderPool(workers=config.grader_workers, timeout_s=config.grade_timeout) as pool:
-            runner = Runner(
-                folder=folder,
-                backend=backend,
-                pool=pool,
-                graders={t.task.name: t.task.grader for t in prepared.loaded},
-                sampling=config.sampling(),
-                progress=Progress(),
-                concurrency=config.concurrency,
-            )
-            await runner.run(prepared.items)
-    finally:
-        await backend.aclose()
+        await runner.run(prepared.items)
 
 
 def compute_scores(prepared: PreparedRun, folder: RunFolder) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Requests go out from ``concurrency`` workers pulling from one queue, so the endp
 until the queue is empty. Each response is appended to the sample log the moment it arrives;
 grading runs in worker processes meanwhile (``GraderPool``), so it adds little to wall time.
 A request that fails for good is logged as an error (never graded, never a wrong answer) and
-is retried by the next run of the same command.
+is retried by the next run of the same command. After ``max_consecutive_failures`` failed
+requests in a row the run stops (``RunStopped``) instead of spending the rest of the plan on an
+endpoint that is down: the requests in flight finish, and everything received is kept.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from r1eval.backends.base import Backend
-from r1eval.errors import EndpointError, RequestFailed
+from r1eval.errors import EndpointError, RequestFailed, RunStopped
 from r1eval.grading.pool import GraderPool
 from r1eval.plan import WorkItem, group_requests
 from r1eval.progress import Progress
@@ -106,7 +108,7 @@ class Runner:
             self.progress.failed()
         self._failures_in_a_row += 1
         if self._failures_in_a_row >= self.max_consecutive_failures and self._fatal is None:
-            self._fatal = EndpointError(
+            self._fatal = RunStopped(
                 f"stopped after {self._failures_in_a_row} failed requests in a row "
                 f"(last: {message}); everything received is saved: run the same command "
                 "again to resume"

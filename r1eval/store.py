@@ -33,10 +33,21 @@ SCORES = "scores.json"
 LOCK = ".lock"
 
 
+def _json_bytes(data: Any, **options: Any) -> bytes:
+    """``data`` as JSON in UTF-8, readable in any editor.
+
+    A lone surrogate (a model's broken UTF-16, or an undecodable byte of a command-line
+    argument) cannot be encoded in UTF-8: it is written as its JSON escape ``\\udXXX`` instead
+    of crashing the run, and reads back as the same string.
+    """
+    text = json.dumps(data, ensure_ascii=False, **options)
+    return text.encode("utf-8", errors="backslashreplace")
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never a half-written one."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_bytes(_json_bytes(data, indent=2) + b"\n")
     os.replace(tmp, path)
 
 
@@ -121,8 +132,15 @@ class RunFolder:
         self._log: IO[bytes] | None = None
 
     def __enter__(self) -> RunFolder:
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._lock = (self.path / LOCK).open("w")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = (self.path / LOCK).open("w")
+        except FileExistsError:
+            raise RunFolderError(f"{self.path} is a file, not a run folder") from None
+        except OSError as error:  # no permission, read-only disk
+            raise RunFolderError(
+                f"cannot use {self.path} as a run folder ({error.strerror})"
+            ) from None
         try:
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -156,8 +174,7 @@ class RunFolder:
     def append(self, record: dict[str, Any]) -> None:
         """Append one record and flush it to the OS at once."""
         assert self._log is not None, "RunFolder used outside its context"
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        self._log.write(line.encode("utf-8"))
+        self._log.write(_json_bytes(record, separators=(",", ":")) + b"\n")
         self._log.flush()
 
     def state(self) -> LogState:

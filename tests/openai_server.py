@@ -10,6 +10,17 @@ sockets exactly as against vLLM or llama.cpp::
 
 Endpoints: ``POST /v1/chat/completions`` and ``GET /v1/models``. Every setting is a plain
 attribute that a test may change while the server runs.
+
+Faults: ``Fault`` scripts one answer (an HTTP error, a dropped connection, a malformed body, a
+slow or altered answer); ``RandomFaults(rate, seed, kinds)`` injects them at random, seeded::
+
+    faults = RandomFaults(rate=0.2, seed=1)
+    with OpenAIServer(faults=faults) as server:
+        ...
+    faults.injected  # Counter of the faults injected, by kind
+
+``completions_served`` counts the completions the server really delivered (the server's bill),
+so a test can check that nothing was asked for twice after it had been received.
 """
 
 from __future__ import annotations
@@ -17,20 +28,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
 __all__ = [
+    "FAULT_KINDS",
     "Fault",
     "Faults",
     "OpenAIServer",
+    "RandomFaults",
     "Responder",
     "default_responder",
     "last_user_text",
@@ -49,9 +64,15 @@ _REASONING_KEYS = ("reasoning_content", "reasoning")
 class Fault:
     """How to answer one request instead of serving it.
 
-    By default an OpenAI-style JSON error with ``status``; ``body`` replaces that body verbatim
-    (e.g. ``Fault(200, body="not json")`` or a 200 with no choices); ``drop`` closes the
-    connection without any answer.
+    By default an OpenAI-style JSON error with ``status`` (and ``Retry-After: retry_after``);
+    ``body`` replaces that body verbatim (e.g. ``Fault(200, body="not json")`` or a 200 with no
+    choices); ``drop`` closes the connection without any answer; ``drop_mid_body`` sends the
+    headers and half of a normal answer, then closes the connection.
+
+    ``serve`` answers normally (HTTP 200) instead, altered by ``max_choices`` (at most that
+    many choices: fewer than ``n``) or ``null_content`` (every message has ``content: null``
+    and no reasoning: nothing of the model comes back). ``delay_s`` waits before answering:
+    past the client's timeout, a slow response.
     """
 
     status: int = 500
@@ -59,11 +80,84 @@ class Fault:
     body: str | None = None
     content_type: str = "application/json"
     drop: bool = False
+    drop_mid_body: bool = False
+    serve: bool = False
+    max_choices: int | None = None
+    null_content: bool = False
+    delay_s: float = 0.0
 
 
 #: Per request: ``(request body, request number from 0) -> Fault | status | None``, or a list
 #: indexed by request number (requests past its end are served normally).
 Faults = Callable[[Body, int], Fault | int | None] | Sequence[Fault | int | None]
+
+#: What ``RandomFaults`` injects: rate limits (with and without ``Retry-After``), server
+#: errors, a response slower than the client's timeout, connections dropped before or during
+#: the answer, a body that is not JSON, an empty ``choices`` list, ``content: null``, and fewer
+#: choices than ``n``.
+FAULT_KINDS = (
+    "429", "429_retry_after", "500", "502", "503", "slow", "drop", "drop_mid_body",
+    "malformed_json", "empty_choices", "null_content", "fewer_choices",
+)
+_EMPTY_CHOICES = json.dumps(
+    {"id": "chatcmpl-empty", "object": "chat.completion", "created": 0, "model": "m",
+     "choices": []}
+)
+
+
+class RandomFaults:
+    """Injects a fault into a share ``rate`` of requests, of a kind drawn from ``kinds``.
+
+    Seeded: the same requests in the same order get the same faults. ``injected`` counts the
+    faults by kind; a slow response takes ``slow_s`` (make it longer than the client's
+    timeout) and a 429 with ``Retry-After`` asks for ``retry_after`` seconds.
+    """
+
+    def __init__(
+        self,
+        rate: float = 0.2,
+        seed: int = 0,
+        kinds: Sequence[str] = FAULT_KINDS,
+        *,
+        slow_s: float = 30.0,
+        retry_after: str = "1",
+    ) -> None:
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown or not kinds or not 0 <= rate <= 1:
+            raise ValueError(f"rate must be in [0, 1] and kinds among {FAULT_KINDS}")
+        self.rate = rate
+        self.kinds = tuple(kinds)
+        self.injected: Counter[str] = Counter()
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._faults = {
+            "429": Fault(429),
+            "429_retry_after": Fault(429, retry_after=retry_after),
+            "500": Fault(500),
+            "502": Fault(502),
+            "503": Fault(503),
+            "slow": Fault(serve=True, delay_s=slow_s),
+            "drop": Fault(drop=True),
+            "drop_mid_body": Fault(drop_mid_body=True),
+            "malformed_json": Fault(200, body='{"id": "chatcmpl-torn", "choices": [{"ind'),
+            "empty_choices": Fault(200, body=_EMPTY_CHOICES),
+            "null_content": Fault(serve=True, null_content=True),
+        }
+
+    def __call__(self, body: Body, number: int) -> Fault | None:
+        with self._lock:
+            if self._random.random() >= self.rate:
+                return None
+            kind = self._random.choice(self.kinds)
+            self.injected[kind] += 1
+        if kind == "fewer_choices":
+            return Fault(serve=True, max_choices=_choices_asked(body) - 1)
+        return self._faults[kind]
+
+
+def _choices_asked(body: Body) -> int:
+    n = body.get("n", 1)
+    return n if isinstance(n, int) else 1
 
 
 def prompt_answer(prompt: str) -> str:
@@ -128,6 +222,8 @@ class OpenAIServer:
     delays every answer; ``strict_model`` answers 404 for a model other than ``model``;
     ``api_key`` requires ``Authorization: Bearer <api_key>`` (the 401 body echoes what was
     received, like a careless proxy, so tests can check that clients redact it).
+    ``GET /v1/models`` lists ``listed`` (default: ``model``), or answers 404 when
+    ``models_route`` is False (a server without that route).
     """
 
     def __init__(
@@ -140,6 +236,8 @@ class OpenAIServer:
         delay_s: float = 0.0,
         strict_model: bool = False,
         api_key: str | None = None,
+        listed: Sequence[str] | None = None,
+        models_route: bool = True,
         port: int = 0,
     ) -> None:
         self.model = model
@@ -149,7 +247,10 @@ class OpenAIServer:
         self.delay_s = delay_s
         self.strict_model = strict_model
         self.api_key = api_key
+        self.listed = listed
+        self.models_route = models_route
         self.port = port
+        self.model_listings = 0
         self._lock = threading.Lock()
         self._requests: list[Body] = []
         self._served = 0
@@ -172,7 +273,8 @@ class OpenAIServer:
 
     @property
     def completions_served(self) -> int:
-        """How many choices were returned in successful (HTTP 200) responses."""
+        """How many completions were delivered: the choices of normal HTTP 200 answers (also
+        when fewer than asked), not the null contents or half-sent bodies of faults."""
         with self._lock:
             return self._served
 
@@ -230,11 +332,17 @@ class OpenAIServer:
             await runner.cleanup()
 
     async def _models(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.model_listings += 1
+        if not self.models_route:
+            return web.Response(status=404, text="404: Not Found")
         refusal = self._check_key(request)
         if refusal is not None:
             return refusal
-        entry = {"id": self.model, "object": "model", "created": 0, "owned_by": "r1eval-tests"}
-        return web.json_response({"object": "list", "data": [entry]})
+        names = [self.model] if self.listed is None else self.listed
+        entries = [{"id": name, "object": "model", "created": 0, "owned_by": "r1eval-tests"}
+                   for name in names]
+        return web.json_response({"object": "list", "data": entries})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -249,12 +357,15 @@ class OpenAIServer:
         refusal = self._check_key(request) or self._check_model(body)
         if refusal is not None:
             return refusal
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
         fault = self._fault(body, number)
-        if fault is not None:
+        delay_s = self.delay_s + (fault.delay_s if fault is not None else 0.0)
+        if delay_s:
+            await asyncio.sleep(delay_s)  # cancelled if the client gives up first
+        if fault is not None and fault.drop_mid_body:
+            return await self._drop_mid_body(request, body, number)
+        if fault is not None and not fault.serve:
             return self._inject(request, fault)
-        return self._answer(body, number)
+        return self._answer(body, number, fault)
 
     def _check_key(self, request: web.Request) -> web.Response | None:
         received = request.headers.get("Authorization", "")
@@ -280,9 +391,7 @@ class OpenAIServer:
 
     def _inject(self, request: web.Request, fault: Fault) -> web.Response:
         if fault.drop:
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError  # nothing more to send on a dropped connection
+            _drop_connection(request)
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
         if fault.body is None:
             return _error(fault.status, f"injected fault (HTTP {fault.status})", headers)
@@ -290,28 +399,55 @@ class OpenAIServer:
             status=fault.status, text=fault.body, content_type=fault.content_type, headers=headers
         )
 
-    def _answer(self, body: Body, number: int) -> web.Response:
+    async def _drop_mid_body(
+        self, request: web.Request, body: Body, number: int
+    ) -> web.StreamResponse:
+        """Send the headers and half of a normal answer, then close the connection."""
+        payload = json.dumps(self._completion(body, number, 1)).encode()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = len(payload)
+        await response.prepare(request)
+        await response.write(payload[: len(payload) // 2])
+        _drop_connection(request)
+
+    def _answer(self, body: Body, number: int, fault: Fault | None = None) -> web.Response:
         n = 1 if self.ignore_n else body.get("n", 1)
         if not isinstance(n, int) or n < 1:
             return _error(400, f"n must be a positive integer, not {n!r}")
+        if fault is not None and fault.max_choices is not None:
+            n = max(0, min(n, fault.max_choices))
+        completion = self._completion(body, number, n)
+        if fault is not None and fault.null_content:
+            for choice in completion["choices"]:
+                choice["message"] = {"role": "assistant", "content": None}
+        else:
+            with self._lock:
+                self._served += n
+        return web.json_response(completion)
+
+    def _completion(self, body: Body, number: int, n: int) -> Body:
+        """A chat completion with ``n`` choices made by the responder."""
         choices = []
         for index in range(n):
             fields = dict(self.responder(body, index))
             finish_reason = fields.pop("finish_reason", "stop")
             message = {"role": "assistant", **fields}
             choices.append({"index": index, "message": message, "finish_reason": finish_reason})
-        with self._lock:
-            self._served += n
-        return web.json_response(
-            {
-                "id": f"chatcmpl-{number}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", self.model),
-                "choices": choices,
-                "usage": _usage(body, choices),
-            }
-        )
+        return {
+            "id": f"chatcmpl-{number}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", self.model),
+            "choices": choices,
+            "usage": _usage(body, choices),
+        }
+
+
+def _drop_connection(request: web.Request) -> NoReturn:
+    """Close the connection at once; the handler sends nothing more."""
+    if request.transport is not None:
+        request.transport.abort()
+    raise asyncio.CancelledError
 
 
 def _serve_forever() -> None:
@@ -323,8 +459,16 @@ def _serve_forever() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--model", default="test-model")
     parser.add_argument("--ignore-n", action="store_true")
+    parser.add_argument("--fault-rate", type=float, default=0.0,
+                        help="share of requests answered with a random fault")
+    parser.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS),
+                        help="comma-separated, among: " + ", ".join(FAULT_KINDS))
     args = parser.parse_args()
-    with OpenAIServer(model=args.model, port=args.port, ignore_n=args.ignore_n) as server:
+    faults = RandomFaults(args.fault_rate, args.fault_seed, args.fault_kinds.split(","),
+                          slow_s=3600.0)
+    with OpenAIServer(model=args.model, port=args.port, ignore_n=args.ignore_n,
+                      faults=faults if args.fault_rate else None) as server:
         print(f"serving {args.model} at {server.base_url}", flush=True)
         threading.Event().wait()
 

@@ -49,6 +49,18 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
         (["--tasks", "aime24", "--api-key-env", "R1EVAL_TEST_NO_SUCH_VARIABLE"],
          ["R1EVAL_TEST_NO_SUCH_VARIABLE", "not set"]),
         (["--tasks", "aime24", "--config", "/nonexistent/r1eval.toml"], ["config file"]),
+        (["--tasks", "aime24", "--limit", "-5"], ["limit", "greater than or equal to 1"]),
+        (["--tasks", "aime24", "--samples", "100000"], ["samples", "less than or equal to 1024"]),
+        (["--tasks", "aime24", "--concurrency", "1000000"], ["concurrency"]),
+        (["--tasks", "aime24", "--max-tokens", "0"], ["max_tokens"]),
+        (["--tasks", "aime24", "--top-p", "0"], ["top_p"]),
+        (["--tasks", "aime24", "--timeout", "-1"], ["timeout"]),
+        (["--tasks", "aime24", "--timeout", "nan"], ["timeout"]),
+        (["--tasks", "aime24", "--timeout", "inf"], ["timeout"]),
+        (["--tasks", "aime24", "--max-attempts", "0"], ["max_attempts"]),
+        (["--tasks", "aime24", "--grader-workers", "-1"], ["grader_workers"]),
+        (["--tasks", "aime24", "--grade-timeout", "0"], ["grade_timeout"]),
+        (["--tasks", "aime24", "--no-such-flag"], ["unrecognized arguments: --no-such-flag"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -69,6 +81,87 @@ def test_missing_model_and_unknown_config_keys_are_named(
     code = main(["run", "--base-url", "http://127.0.0.1:9/v1", "--config", str(config)])
     assert code == 2
     assert_one_line_error(capsys.readouterr().err, "model: Field required", "temperatur")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (b'tasks = ["aime24"\n', ["r1eval.toml is not valid TOML"]),
+        (b'tasks = ["aime24"]\nlimit = "ten"\n', ["limit: Input should be a valid integer"]),
+        (b'tasks = "aime24"\n[sampling]\ntemperature = 0.6\n', ["sampling", "not permitted"]),
+        (b'tasks = ["aime24"]\nmodel = "caf\xe9"\n', ["r1eval.toml is not UTF-8 text"]),
+        (None, ["r1eval.toml cannot be read (Is a directory)"]),
+    ],
+    ids=["syntax", "type", "unknown-table", "not-utf8", "a-directory"],
+)
+def test_a_malformed_config_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: bytes | None, fragments: list[str]
+) -> None:
+    config = tmp_path / "r1eval.toml"
+    if text is None:
+        config.mkdir()
+    else:
+        config.write_bytes(text)
+    assert main(base_args(tmp_path, tmp_path, "--config", str(config))) == 2
+    assert_one_line_error(capsys.readouterr().err, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "path", "content", "fragments"),
+    [
+        ("aime24", "aime24/test.jsonl", b'{"id": 1, "problem": "p"}\n', ["record 1", "answer"]),
+        ("aime24", "aime24/test.jsonl", b'{"id": 1, "problem"\n', ["test.jsonl:1", "not valid"]),
+        ("aime24", "aime24/test.jsonl", b'{"problem": "caf\xe9"}\n', ["not UTF-8"]),
+        ("aime24", "aime24/test.jsonl", None, ["cannot read", "Is a directory"]),
+        ("mmlu", "mmlu/test/anatomy_test.csv", b'"q","a","b","c"\n', ["row 1 has 4 fields"]),
+        ("mmlu", "mmlu/test/anatomy_test.csv", b'q,a,b,c,d,E\n', ["answer 'E' is not A-D"]),
+        ("gpqa_diamond", "gpqa/dataset.zip", b"PK\x03\x04 torn", ["unreadable zip"]),
+    ],
+    ids=["missing-field", "bad-json", "not-utf8", "a-directory", "csv-fields", "csv-answer",
+         "bad-zip"],
+)
+def test_malformed_local_data_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], task: str, path: str,
+    content: bytes | None, fragments: list[str],
+) -> None:
+    target = tmp_path / "data" / path
+    target.parent.mkdir(parents=True)
+    if content is None:
+        target.mkdir()
+    else:
+        target.write_bytes(content)
+    assert main(base_args(tmp_path, tmp_path / "data", "--tasks", task)) == 2
+    assert_one_line_error(capsys.readouterr().err, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.data
+def test_a_wrong_zip_password_is_named(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from r1eval.tasks import gpqa_diamond
+
+    monkeypatch.setattr(gpqa_diamond, "ZIP_PASSWORD", b"not-the-password")
+    assert main(base_args(tmp_path, data_dir, "--tasks", "gpqa_diamond")) == 2
+    assert_one_line_error(capsys.readouterr().err, "dataset.zip", "Bad password")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.data
+def test_a_run_dir_that_is_a_file_is_refused(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "run").write_text("notes")
+    with OpenAIServer() as server:
+        args = ["run", "--model", server.model, "--base-url", server.base_url, "--tasks",
+                "aime24", "--limit", "2", "--data-dir", str(data_dir), "--run-dir",
+                str(tmp_path / "run")]
+        assert main(args) == 2
+        assert server.requests == []
+    assert_one_line_error(capsys.readouterr().err, "is a file, not a run folder")
+    assert (tmp_path / "run").read_text() == "notes"
 
 
 def test_malformed_local_data_is_a_data_error(

@@ -6,7 +6,7 @@ from typing import Protocol, runtime_checkable
 
 from r1eval.types import Completion, Request
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "Preflight"]
 
 
 @runtime_checkable
@@ -31,4 +31,14 @@ class Backend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; the backend is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """A backend that can check its endpoint before a run sets anything up (optional)."""
+
+    async def preflight(self) -> None:
+        """Raise ``EndpointError`` if the endpoint cannot serve the run at all; send at most
+        one tiny request."""
         ...

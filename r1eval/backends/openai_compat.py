@@ -15,6 +15,17 @@ Choices made for real servers (see REFERENCE.md section 5):
   ``max_completion_tokens`` is newer and not read by all of them (older vLLM, llama.cpp and
   Ollama releases), which would then silently generate up to their own default length.
   OpenAI's own o-series models refuse ``max_tokens``; they are not a target of this backend.
+
+What is an infrastructure fault (retried, never graded) and what is the model's outcome
+(graded): HTTP 429, 408, 409 and 5xx, timeouts, dropped connections, bodies that are not a chat
+completion, and choices that carry no output at all (``content: null`` with no reasoning, no
+refusal and a finish_reason that does not explain it) are faults; a choice missing from a
+response (fewer than ``n``) is asked for again, alone. An empty answer is the model's when the
+server accounts for it: ``content: ""`` (the model stopped at once), or ``content: null`` beside
+reasoning (the trace never ended), a refusal, or finish_reason "length" or "content_filter".
+
+No exception leaves this module chained to the SDK's: those carry the raw server reply, which
+may echo the API key. Messages keep the server's words, with the key redacted.
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ from tenacity import (
 )
 
 from r1eval.errors import EndpointError, RequestFailed
-from r1eval.types import Completion, Request, Usage
+from r1eval.types import Completion, Request, SamplingParams, Usage
 
 __all__ = ["OpenAICompatBackend", "endpoint_identity"]
 
@@ -57,6 +68,12 @@ _NO_KEY = "EMPTY"
 _CONNECT_TIMEOUT_S = 30.0
 #: Statuses below 500 that are worth another attempt (timeout, conflict, rate limit).
 _RETRYABLE_4XX = frozenset({408, 409, 429})
+#: Finish reasons that do not explain a message without content (see the module docstring).
+_SILENT_FINISH = frozenset({None, "stop"})
+#: The preflight's probe: one chat request for a single token.
+_PROBE = Request(
+    messages=({"role": "user", "content": "Hi"},), n=1, sampling=SamplingParams(max_tokens=1)
+)
 #: Message fields that carry the reasoning apart from the answer, in order of preference:
 #: ``reasoning_content`` (DeepSeek API, vLLM/SGLang reasoning parsers), ``reasoning``
 #: (newer vLLM, Ollama).
@@ -109,6 +126,7 @@ class OpenAICompatBackend:
             multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
         )
         self._retry_after_max_s = retry_after_max_s
+        self._preflight_timeout_s = min(timeout_s, _CONNECT_TIMEOUT_S)
         limits = httpx2.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
@@ -127,6 +145,44 @@ class OpenAICompatBackend:
     async def aclose(self) -> None:
         """Close the HTTP client and its connections."""
         await self._client.close()
+
+    async def preflight(self) -> None:
+        """Check, before a run is set up, that the endpoint answers and serves the model.
+
+        ``GET /models`` first: it costs nothing, and vLLM, SGLang, llama.cpp, Ollama, DeepSeek
+        and OpenAI all serve it. When the model is not listed there (llama.cpp lists a file
+        name yet serves any model name; some servers have no such route and answer 404), one
+        chat request for a single token decides. Raises ``EndpointError`` when the endpoint
+        cannot be reached, rejects the key, or does not know the model; an endpoint that is
+        only busy or failing (429, 5xx, timeouts) is left to the run's own retries.
+        """
+        served = await self._listed_models()
+        if self._model in served:
+            return
+        try:
+            await self._attempt(_PROBE, 1, timeout_s=self._preflight_timeout_s)
+        except EndpointError as err:
+            listing = f"; the endpoint serves: {', '.join(served[:10])}" if served else ""
+            raise EndpointError(f"{err}{listing}") from None
+        except (_Retryable, RequestFailed) as err:
+            log.warning("%s: preflight request failed (%s); starting anyway", self._base_url, err)
+
+    async def _listed_models(self) -> list[str]:
+        """The model ids of ``GET /models``; [] when the endpoint gives no usable listing."""
+        try:
+            raw = await self._client.with_raw_response.models.list(
+                timeout=self._preflight_timeout_s
+            )
+        except openai.APIStatusError as err:
+            if err.status_code in (401, 403):
+                raise self._status_error(err) from None
+            return []  # no such route (404), or it failed: the probe decides
+        except openai.APIConnectionError as err:  # refused, unknown host, or no answer
+            raise EndpointError(
+                f"cannot reach {self._base_url} ({self._detail(_root_cause(err))}); check "
+                "the base URL and that the server is running"
+            ) from None
+        return _model_ids(raw.http_response.content)
 
     async def generate(self, request: Request) -> list[Completion]:
         """Return ``request.n`` completions, topping up when the server sent fewer.
@@ -167,10 +223,12 @@ class OpenAICompatBackend:
                 f"{self._base_url}: gave up after {self._max_attempts} attempts; last: {err}",
                 transient=True,
                 status=err.status,
-            ) from err
+            ) from None
         return completions
 
-    async def _attempt(self, request: Request, n: int) -> list[Completion]:
+    async def _attempt(
+        self, request: Request, n: int, timeout_s: float | None = None
+    ) -> list[Completion]:
         """One HTTP request; failures become ``_Retryable``, ``EndpointError`` or
         ``RequestFailed``."""
         sampling = request.sampling
@@ -185,13 +243,14 @@ class OpenAICompatBackend:
                 top_p=_given(sampling.top_p),
                 max_tokens=_given(sampling.max_tokens),
                 seed=_given(sampling.seed),
+                timeout=openai.not_given if timeout_s is None else timeout_s,
             )
         except openai.APIStatusError as err:
-            raise self._status_error(err) from err
+            raise self._status_error(err) from None
         except openai.APIConnectionError as err:  # refused, dropped, or timed out
-            raise _Retryable(f"no response: {self._detail(_root_cause(err))}") from err
-        except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise _Retryable("malformed response: the body is not valid JSON") from err
+            raise _Retryable(f"no response: {self._detail(_root_cause(err))}") from None
+        except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError):
+            raise _Retryable("malformed response: the body is not valid JSON") from None
         return _completions(response, latency_s=time.perf_counter() - started)
 
     def _status_error(self, err: openai.APIStatusError) -> Exception:
@@ -255,37 +314,49 @@ def _given(value: _T | None) -> _T | openai.Omit:
 
 
 def _completions(response: object, *, latency_s: float) -> list[Completion]:
-    """The choices of a response; ``_Retryable`` when it is malformed or has none.
+    """The choices of a response that carry output; ``_Retryable`` when there are none.
 
-    The SDK builds response objects without validation, so any field may be missing or of
-    the wrong type here.
+    A choice without output is left out, like one the server did not send: ``generate`` asks
+    for it again. The response's usage is shared by the choices kept, so sums stay what the
+    endpoint reported. The SDK builds response objects without validation, so any field may
+    be missing or of the wrong type here.
     """
     if not isinstance(response, ChatCompletion):
         raise _Retryable("malformed response: not a chat completion")
     choices: object = response.choices
     if not isinstance(choices, list) or not choices:
         raise _Retryable("malformed response: no choices")
-    usage = _usage(response.usage, shared_by=len(choices))
+    outputs = [output for choice in choices if (output := _output(choice)) is not None]
+    if not outputs:
+        raise _Retryable("malformed response: no choice carries any output")
+    usage = _usage(response.usage, shared_by=len(outputs))
     model = response.model if isinstance(response.model, str) else None
-    return [_completion(choice, usage, latency_s, model) for choice in choices]
+    return [
+        Completion(text, reasoning, finish_reason, usage, latency_s, model)
+        for text, reasoning, finish_reason in outputs
+    ]
 
 
-def _completion(choice: object, usage: Usage, latency_s: float, model: str | None) -> Completion:
+def _output(choice: object) -> tuple[str, str | None, str | None] | None:
+    """A choice's answer text, reasoning and finish_reason; None when it carries no output.
+
+    No output: no message, or ``content: null`` with no reasoning, no refusal and a
+    finish_reason that does not explain it (see the module docstring). A refusal with no
+    content is kept as the text: it is what the model said, and it holds no answer.
+    """
     message = getattr(choice, "message", None)
     if not isinstance(message, ChatCompletionMessage):
-        raise _Retryable("malformed response: a choice has no message")
+        return None
     content: object = message.content
     if content is not None and not isinstance(content, str):
         raise _Retryable("malformed response: message content is not text")
-    finish_reason = getattr(choice, "finish_reason", None)
-    return Completion(
-        text=content or "",
-        reasoning=_reasoning(message),
-        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
-        usage=usage,
-        latency_s=latency_s,
-        model=model,
-    )
+    reasoning = _reasoning(message)
+    refusal = message.refusal if isinstance(message.refusal, str) else None
+    finish_reason: object = getattr(choice, "finish_reason", None)
+    finish = finish_reason if isinstance(finish_reason, str) else None
+    if content is None and reasoning is None and not refusal and finish in _SILENT_FINISH:
+        return None
+    return (content if content is not None else refusal or ""), reasoning, finish
 
 
 def _reasoning(message: ChatCompletionMessage) -> str | None:
@@ -308,6 +379,18 @@ def _usage(usage: object, *, shared_by: int) -> Usage:
         reasoning_tokens=_count(reasoning),
         shared_by=shared_by,
     )
+
+
+def _model_ids(body: bytes) -> list[str]:
+    """The ``id`` of each entry of a ``/models`` listing; [] when the body is not one."""
+    try:
+        listing = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return []
+    entries = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(entries, list):
+        return []
+    return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
 
 
 def _count(value: object) -> int | None:

@@ -13,14 +13,19 @@ The prediction is, in order of preference:
   ``$...$``) on the last ``TAIL_CHARS`` characters of the answer.
 
 math-verify's timeouts use ``signal.alarm``, which only works in a process's main thread:
-they are on there (the grader pool's workers) and off in any other thread.
+they are on there (the grader pool's workers) and off in any other thread. math-verify reports
+a timeout only as a log warning, returning "no value" or "no match" as if the answer were
+simply unreadable or wrong: the warning is caught here and the answer fails as
+``grader_timeout``, with no extracted answer (as when the pool's wall-clock limit strikes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,11 +62,16 @@ def grade_math(answer: str, gold: str) -> Grade:
     gold_parsed = _parse_boxed(gold, timeout)
     if not gold_parsed:
         raise DataError(f"the gold answer {gold!r} does not parse")
-    parsed, extracted, method = _prediction(answer, gold_parsed, timeout)
-    if not parsed or extracted is None:
+    with _math_verify_timeouts() as timeouts:
+        parsed, extracted, method = _prediction(answer, gold_parsed, timeout)
+        found = bool(parsed) and extracted is not None
+        correct = found and bool(verify(gold_parsed, parsed, timeout_seconds=timeout))
+    if timeouts.seen:
+        why = f"math-verify gave up after {TIMEOUT_S} s ({timeouts.seen})"
+        return Grade(False, None, None, method, "grader_timeout", f"{method}: {why}")
+    if not found or extracted is None:
         why = "the boxed answer does not parse" if method != "fallback" else "no answer found"
         return Grade(False, extracted, None, method, "no_answer", f"{method}: {why}")
-    correct = bool(verify(gold_parsed, parsed, timeout_seconds=timeout))
     shown = extracted if len(extracted) <= _EXPLAIN_CHARS else extracted[:_EXPLAIN_CHARS] + "..."
     verdict = "matches" if correct else "does not match"
     return Grade(
@@ -119,6 +129,35 @@ def find_boxes(text: str) -> list[Box]:
         if box is not None:
             boxes.append(box)
     return boxes
+
+
+class _TimeoutWarnings(logging.Handler):
+    """Notes math-verify's timeout warnings raised in one thread (its only sign of a timeout).
+
+    While attached, it also keeps them from Python's last-resort output to stderr (a grading
+    worker configures no logging), which would copy the whole answer to the terminal.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.seen = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = str(record.msg)
+        if record.thread == self.thread and message.startswith("Timeout during"):
+            self.seen = message.split(":", 1)[0].lower()  # "timeout during parsing"
+
+
+@contextlib.contextmanager
+def _math_verify_timeouts() -> Iterator[_TimeoutWarnings]:
+    handler = _TimeoutWarnings()
+    logger = logging.getLogger("math_verify")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
 
 
 def _timeout() -> int | None:
