@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from r1eval.backends.local import LocalModelOptions
 from r1eval.errors import UsageError
 from r1eval.types import SamplingParams
 
@@ -25,7 +26,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field(min_length=1)
-    base_url: str = Field(min_length=1)
+    base_url: str | None = Field(default=None, min_length=1)
     api_key_env: str = "OPENAI_API_KEY"
     tasks: list[str] = Field(min_length=1)
     limit: int | None = Field(default=None, ge=1)
@@ -47,6 +48,23 @@ class RunConfig(BaseModel):
     prices: Path | None = None
     max_cost: float | None = Field(default=None, gt=0)
     max_tokens_total: int | None = Field(default=None, ge=1)
+    # In-process models (--model hf:PATH / vllm:PATH)
+    dtype: str = "auto"
+    device: str | None = None
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    max_model_len: int | None = Field(default=None, ge=1)
+    trust_remote_code: bool = False
+
+    def local_options(self) -> LocalModelOptions:
+        """The settings of an in-process model (unused for endpoints)."""
+        return LocalModelOptions(
+            dtype=self.dtype, device=self.device, batch_size=self.batch_size,
+            tensor_parallel_size=self.tensor_parallel_size,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            max_model_len=self.max_model_len, trust_remote_code=self.trust_remote_code,
+        )
 
     @field_validator("tasks", mode="before")
     @classmethod

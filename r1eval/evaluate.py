@@ -13,17 +13,19 @@ from typing import Any
 
 from r1eval import __version__
 from r1eval.backends.base import Backend, Preflight
-from r1eval.backends.openai_compat import OpenAICompatBackend, endpoint_identity
+from r1eval.backends.factory import backend_for, identity_for
+from r1eval.budget import Budget
 from r1eval.config import RunConfig
 from r1eval.data import LoadedTask, load_task
 from r1eval.errors import RunFolderError, UsageError
 from r1eval.grading.pool import GraderPool
 from r1eval.plan import WorkItem, build_plan
+from r1eval.prices import Price, price_for, price_record
 from r1eval.progress import Progress
 from r1eval.provenance import provenance
 from r1eval.registry import resolve
 from r1eval.runner import Runner
-from r1eval.scoring import score_task, tally
+from r1eval.scoring import add_costs, score_task, tally
 from r1eval.store import RunFolder
 
 DEFAULT_RESULTS = Path("results")
@@ -37,6 +39,7 @@ class PreparedRun:
     run_dir: Path
     api_key: str | None
     manifest: dict[str, Any]
+    price: Price | None = None
 
 
 def api_key_from(config: RunConfig, environ: Mapping[str, str], explicit: bool) -> str | None:
@@ -68,7 +71,12 @@ def prepare(
     """
     tasks = resolve(config.tasks, config.task_dir)
     api_key = api_key_from(config, environ, key_explicit)
-    endpoint = endpoint or endpoint_identity(config.model, config.base_url)
+    endpoint = endpoint or identity_for(config.model, config.base_url,
+                                        local=config.local_options())
+    price = price_for(config.model, config.prices, config.price_in, config.price_out)
+    if config.max_cost is not None and price is None:
+        raise UsageError(f"--max-cost needs the price of {config.model!r}: give --price-in and "
+                         "--price-out (USD per 1M tokens) or --prices FILE")
     loaded = [load_task(task, config.data_dir, config.limit) for task in tasks]
     sampling = config.sampling()
     per_task = {t.task.name: config.samples_for(t.task.r1_samples) for t in loaded}
@@ -89,10 +97,11 @@ def prepare(
             }
             for t in loaded
         },
+        "prices": price_record(price),
         "provenance": provenance(),
     }
     run_dir = config.run_dir or default_run_dir(config.model)
-    return PreparedRun(config, loaded, items, run_dir, api_key, manifest)
+    return PreparedRun(config, loaded, items, run_dir, api_key, manifest, price)
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
@@ -145,12 +154,14 @@ def execute(
     return asyncio.run(_execute(prepared, on_open, backend or _endpoint_backend(prepared)))
 
 
-def _endpoint_backend(prepared: PreparedRun) -> OpenAICompatBackend:
+def _endpoint_backend(prepared: PreparedRun) -> Backend:
+    """The backend ``--model`` names: an endpoint, or an in-process ``hf:``/``vllm:`` model."""
     config = prepared.config
-    return OpenAICompatBackend(
-        model=config.model,
-        base_url=config.base_url,
-        api_key=prepared.api_key,
+    return backend_for(
+        config.model,
+        config.base_url,
+        prepared.api_key,
+        local=config.local_options(),
         timeout_s=config.timeout,
         max_attempts=config.max_attempts,
         max_connections=config.concurrency,
@@ -187,10 +198,19 @@ async def _run(prepared: PreparedRun, folder: RunFolder, backend: Backend) -> No
             pool=pool,
             graders={t.task.name: t.task.grader for t in prepared.loaded},
             sampling=config.sampling(),
-            progress=Progress(),
+            progress=Progress(price=prepared.price),
             concurrency=config.concurrency,
+            budget=_budget(prepared),
         )
         await runner.run(prepared.items)
+
+
+def _budget(prepared: PreparedRun) -> Budget | None:
+    config = prepared.config
+    if config.max_cost is None and config.max_tokens_total is None:
+        return None
+    return Budget(max_cost=config.max_cost, max_tokens=config.max_tokens_total,
+                  price=prepared.price)
 
 
 def compute_scores(prepared: PreparedRun, folder: RunFolder) -> dict[str, Any]:
@@ -200,9 +220,10 @@ def compute_scores(prepared: PreparedRun, folder: RunFolder) -> dict[str, Any]:
         for t in prepared.loaded
         if t.task.name in tallies
     }
-    return {
+    scores = {
         "run_dir": str(prepared.run_dir),
         "model": prepared.config.model,
         "complete": all(task["complete"] for task in tasks.values()),
         "tasks": tasks,
     }
+    return add_costs(scores, prepared.price)

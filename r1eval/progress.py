@@ -6,13 +6,18 @@ import sys
 import time
 from typing import TextIO
 
+from r1eval.prices import Price
 from r1eval.types import Completion, Grade
 
 
 class Progress:
     """Redraws one line on a terminal; prints a line every ``every_s`` seconds otherwise."""
 
-    def __init__(self, stream: TextIO | None = None, every_s: float = 30.0) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, every_s: float = 30.0, price: Price | None = None
+    ) -> None:
+        self.price = price
+        self.prompt_tokens = 0.0
         self.stream = stream if stream is not None else sys.stderr
         self.live = self.stream.isatty()
         self.every_s = 0.2 if self.live else every_s
@@ -29,6 +34,8 @@ class Progress:
         usage = completion.usage
         if usage.completion_tokens is not None:
             self.tokens += usage.completion_tokens / usage.shared_by
+        if usage.prompt_tokens is not None:
+            self.prompt_tokens += usage.prompt_tokens / usage.shared_by
 
     def graded(self, grade: Grade) -> None:
         self.done += 1
@@ -55,6 +62,8 @@ class Progress:
         return (
             f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
             f"acc {accuracy} errors {self.errors} tok/s {self.tokens / elapsed:,.0f}"
+            + (f" cost ${self.price.cost(self.prompt_tokens, self.tokens):,.2f}"
+               if self.price is not None else "")
         )
 
     def _draw(self, force: bool = False) -> None:

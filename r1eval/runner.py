@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from r1eval.backends.base import Backend
+from r1eval.budget import Budget
 from r1eval.errors import EndpointError, RequestFailed, RunStopped
 from r1eval.grading.pool import GraderPool
 from r1eval.plan import WorkItem, group_requests
@@ -25,9 +26,10 @@ from r1eval.progress import Progress
 from r1eval.records import completion_from_record, completion_record, error_record, grade_record
 from r1eval.response import grade_completion
 from r1eval.store import RunFolder, read_completions
-from r1eval.types import Completion, Grade, Request, SamplingParams
+from r1eval.types import Completion, Grade, Request, SamplingParams, Usage
 
 Grader = Callable[[str, str], Grade]
+RequestGroup = tuple[Request, list[WorkItem]]
 
 
 @dataclass
@@ -40,6 +42,9 @@ class Runner:
     progress: Progress
     concurrency: int = 32
     max_consecutive_failures: int = 20
+    budget: Budget | None = None
+    order: Callable[[list[RequestGroup]], list[RequestGroup]] | None = None
+    _unsent: int = field(default=0, init=False)
     _grading: list[asyncio.Future[None]] = field(default_factory=list, init=False)
     _executor: ThreadPoolExecutor | None = field(default=None, init=False)
     _failures_in_a_row: int = field(default=0, init=False)
@@ -51,11 +56,16 @@ class Runner:
         pending = [item for item in items if item.key not in state.completions]
         ungraded = [i for i in items if i.key in state.completions and i.key not in state.grades]
         self.progress.start(total=len(items), done=len(items) - len(pending) - len(ungraded))
+        if self.budget is not None:  # what earlier sessions of this run spent counts too
+            for completion in state.completions.values():
+                self.budget.charge(Usage(**completion.get("usage") or {}))
+        self._unsent = len(pending)
         with ThreadPoolExecutor(max_workers=max(1, self.pool.workers)) as executor:
             self._executor = executor
             self._regrade(ungraded)
-            queue: asyncio.Queue[tuple[Request, list[WorkItem]]] = asyncio.Queue()
-            for group in group_requests(pending, self.sampling):
+            queue: asyncio.Queue[RequestGroup] = asyncio.Queue()
+            groups = group_requests(pending, self.sampling)
+            for group in self.order(groups) if self.order else groups:
                 queue.put_nowait(group)
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
             await asyncio.gather(*workers)
@@ -72,13 +82,22 @@ class Runner:
         for item in items:
             self._grade_soon(item, completion_from_record(records[item.key]))
 
-    async def _worker(self, queue: asyncio.Queue[tuple[Request, list[WorkItem]]]) -> None:
+    async def _worker(self, queue: asyncio.Queue[RequestGroup]) -> None:
         while self._fatal is None:
             try:
                 request, group = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            await self._send(request, group)
+            if self.budget is not None and not self.budget.reserve(request):
+                if self._fatal is None:
+                    self._fatal = self.budget.reached(not_sent=self._unsent)
+                return
+            self._unsent -= len(group)
+            try:
+                await self._send(request, group)
+            finally:
+                if self.budget is not None:
+                    self.budget.release(request)
 
     async def _send(self, request: Request, group: list[WorkItem]) -> None:
         try:
@@ -92,7 +111,10 @@ class Runner:
         self._failures_in_a_row = 0
         # fewer completions than items when the endpoint could not give them all: see below
         for item, completion in zip(group, completions, strict=False):
-            self.folder.append(completion_record(item, completion))
+            record = completion_record(item, completion)
+            self.folder.append(record)
+            if self.budget is not None:
+                self.budget.charge(Usage(**record["usage"]))
             self.progress.received(completion)
             self._grade_soon(item, completion)
         missing = group[len(completions) :]

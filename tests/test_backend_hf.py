@@ -17,8 +17,7 @@ import pytest
 from r1eval.backends.factory import backend_for, identity_for
 from r1eval.backends.hf import TransformersEngine, generation_kwargs
 from r1eval.backends.local import LocalModelOptions
-from r1eval.config import RunConfig
-from r1eval.evaluate import execute, prepare
+from r1eval.cli import main
 from r1eval.store import LOG, read_log
 from r1eval.types import Completion, Request, SamplingParams
 
@@ -112,15 +111,14 @@ def test_generation_kwargs_greedy_and_defaults() -> None:
 
 
 def run(model: Path, data: Path, run_dir: Path, *flags: str) -> dict[str, dict[str, object]]:
-    """``r1eval run --model hf:...`` through prepare/execute, as the CLI will call them."""
-    spec = f"hf:{model}"
-    config = RunConfig(
-        model=spec, base_url="local", tasks=["aime24", "mmlu"], data_dir=data, run_dir=run_dir,
-        samples=2, temperature=0.6, grader_workers=1, concurrency=4,
-        max_tokens=int(flags[0]) if flags else None,
-    )
-    prepared = prepare(config, {}, False, endpoint=identity_for(spec, None))
-    scores = execute(prepared, backend=backend_for(spec, None, None))
+    """``r1eval run --model hf:PATH`` (no --base-url), through the command line."""
+    args = ["run", "--model", f"hf:{model}", "--tasks", "aime24,mmlu", "--data-dir", str(data),
+            "--run-dir", str(run_dir), "--samples", "2", "--temperature", "0.6",
+            "--grader-workers", "1", "--concurrency", "4", "--dtype", "float32"]
+    if flags:
+        args += ["--max-tokens", flags[0]]
+    assert main(args) == 0
+    scores = json.loads((run_dir / "scores.json").read_text())
     return scores["tasks"]  # type: ignore[no-any-return]
 
 
@@ -138,7 +136,9 @@ def test_a_whole_run_scores_exactly_and_resumes(models: dict[str, Path], tmp_pat
     assert {r["finish_reason"] for r in completions} == {"stop"}
     assert all(r["usage"]["completion_tokens"] == 4 for r in completions)
     manifest = json.loads((run_dir / "run.json").read_text())
-    assert manifest["identity"]["endpoint"] == identity_for(f"hf:{models['scripted']}", None)
+    options = LocalModelOptions(dtype="float32")
+    assert manifest["identity"]["endpoint"] == identity_for(f"hf:{models['scripted']}", None,
+                                                            local=options)
 
     assert run(models["scripted"], tmp_path / "data", run_dir) == scores  # resumed: nothing new
     assert len(list(read_log(run_dir / LOG))) == len(records)

@@ -107,3 +107,13 @@ def test_with_reported_puts_published_figures_beside_measured_ones(
     aime = sorted(float(v) for k, v in published.items() if k[1:] == ("aime24", "pass@1"))
     assert aime == [50.8, 55.5]
     assert all(r["model"] == "deepseek-r1:7b" for r in rows)
+
+
+def test_cost_column_when_the_run_knew_its_prices(tmp_path: Path, data_dir: Path) -> None:
+    build_run(tmp_path / "r" / "api", data_dir, "aime24", right_on_even,
+              model="deepseek-reasoner")
+    out = tmp_path / "board.csv"
+    assert main(["leaderboard", str(tmp_path / "r"), "-o", str(out)]) == 0
+    _, rows = read_csv(out)
+    # 30 samples x (50 prompt x 0.55 + 100 completion x 2.19) USD per 1M tokens
+    assert float(rows[0]["cost_usd"]) == pytest.approx(30 * (50 * 0.55 + 100 * 2.19) / 1e6)

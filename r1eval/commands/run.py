@@ -48,6 +48,23 @@ def configure(run: argparse.ArgumentParser) -> None:
                      help="grading processes (default: one per core)")
     run.add_argument("--grade-timeout", dest="grade_timeout", type=float,
                      help="seconds allowed to grade one response (default 30)")
+    local = run.add_argument_group("in-process models (--model hf:PATH or vllm:PATH)")
+    local.add_argument("--dtype", help="weights dtype (default auto); part of the run's identity")
+    local.add_argument("--device", help="hf: cuda, cpu, cuda:1... (default: the GPU if any)")
+    local.add_argument("--batch-size", dest="batch_size", type=int,
+                       help="hf: sequences per generate call (default 16)")
+    local.add_argument("--tensor-parallel-size", dest="tensor_parallel_size", type=int,
+                       help="vllm: GPUs to shard the model over (default 1)")
+    local.add_argument("--gpu-memory-utilization", dest="gpu_memory_utilization", type=float,
+                       help="vllm: share of GPU memory to use (default 0.9)")
+    local.add_argument("--max-model-len", dest="max_model_len", type=int,
+                       help="vllm: context length to allocate")
+    local.add_argument("--trust-remote-code", dest="trust_remote_code", action="store_true",
+                       default=None, help="allow the checkpoint's own model code")
+    run.add_argument("--max-cost", dest="max_cost", type=float,
+                     help="stop sending requests before the run would cost more (USD)")
+    run.add_argument("--max-tokens-total", dest="max_tokens_total", type=int,
+                     help="stop sending requests before the run would use more tokens")
     run.add_argument("--price-in", dest="price_in", type=float,
                      help="USD per 1M input tokens (with --price-out; overrides the price table)")
     run.add_argument("--price-out", dest="price_out", type=float,
