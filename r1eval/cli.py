@@ -23,7 +23,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="r1eval", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="r1eval",
+        description="Evaluate reasoning models on AIME 2024, MATH-500, GPQA Diamond and MMLU, "
+        "and check whether reported scores reproduce.",
+    )
     parser.add_argument("--version", action="version", version=f"r1eval {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in COMMANDS:
