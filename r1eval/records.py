@@ -51,6 +51,13 @@ def _estimated_usage(item: WorkItem, completion: Completion) -> Usage:
     )
 
 
+def sample_tokens(usage: dict[str, Any], name: str) -> float | None:
+    """A logged usage's ``name`` tokens (prompt, completion, reasoning) for one sample: its
+    share when one response carried several choices."""
+    value = usage.get(f"{name}_tokens")
+    return None if value is None else value / (usage.get("shared_by") or 1)
+
+
 def completion_from_record(record: dict[str, Any]) -> Completion:
     return Completion(
         text=record["text"],

@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from r1eval.errors import RunFolderError
-from r1eval.store import LOG, MANIFEST, SCORES, LogState, read_completions, read_log
+from r1eval.records import sample_tokens
+from r1eval.store import MANIFEST, SCORES, load_state, read_completions
 
 SAMPLE_COLUMNS = [
     "run", "model", "task", "sample_id", "repeat", "key", "verdict", "correct", "extracted",
@@ -117,11 +118,6 @@ def verdict(grade: dict[str, Any] | None, completion: dict[str, Any] | None) -> 
     return "wrong" if grade.get("failure") == "wrong" else "no_answer"
 
 
-def _per_sample(usage: dict[str, Any], name: str) -> float | None:
-    value = usage.get(f"{name}_tokens")
-    return None if value is None else value / (usage.get("shared_by") or 1)
-
-
 def _sample_row(
     run: str, model: str, record: dict[str, Any], grade: dict[str, Any] | None,
     completion: dict[str, Any] | None,
@@ -137,9 +133,9 @@ def _sample_row(
         "failure": grade.get("failure"),
         "finish_reason": (completion or {}).get("finish_reason"),
         "gold": (completion or {}).get("gold"),
-        "prompt_tokens": _per_sample(usage, "prompt"),
-        "completion_tokens": _per_sample(usage, "completion"),
-        "reasoning_tokens": _per_sample(usage, "reasoning"),
+        "prompt_tokens": sample_tokens(usage, "prompt"),
+        "completion_tokens": sample_tokens(usage, "completion"),
+        "reasoning_tokens": sample_tokens(usage, "reasoning"),
         "latency_s": (completion or {}).get("latency_s"),
         "option_order": ((completion or {}).get("prompt_metadata") or {}).get("option_order"),
         "error": record.get("message") if completion is None else None,
@@ -148,9 +144,7 @@ def _sample_row(
 
 
 def _samples_frame(path: Path, model: str, with_text: bool) -> pd.DataFrame:
-    state = LogState()
-    for record in read_log(path / LOG):
-        state.add(record)
+    state = load_state(path)
     rows = [
         _sample_row(path.name, model, c, state.grades.get(k), c)
         for k, c in state.completions.items()

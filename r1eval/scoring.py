@@ -15,6 +15,7 @@ from r1eval import stats
 from r1eval.multiple_choice import unshuffled_letter
 from r1eval.plan import WorkItem
 from r1eval.prices import Price, price_record
+from r1eval.records import sample_tokens
 from r1eval.store import LogState
 
 
@@ -43,12 +44,8 @@ class TaskTally:
 
 def _tokens(completion: dict[str, Any]) -> dict[str, float]:
     usage = completion.get("usage") or {}
-    shared = usage.get("shared_by") or 1
-    return {
-        name: usage[f"{name}_tokens"] / shared
-        for name in ("prompt", "completion", "reasoning")
-        if usage.get(f"{name}_tokens") is not None
-    }
+    counts = {name: sample_tokens(usage, name) for name in ("prompt", "completion", "reasoning")}
+    return {name: count for name, count in counts.items() if count is not None}
 
 
 def _vote_key(canonical: str | None, completion: dict[str, Any]) -> str | None:
