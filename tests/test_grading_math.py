@@ -221,3 +221,20 @@ def test_aime_golds_match_unpadded_answers(data_dir: Path) -> None:
     golds = read_answers(data_dir / "aime24" / "test.jsonl")
     assert any(gold.startswith("0") for gold in golds)
     assert all(grade_math(f"\\boxed{{{int(gold)}}}", gold).correct for gold in golds)
+
+
+@pytest.mark.parametrize("gold", ["25", "025", "-3", "0", "1000", " 7 "])
+@pytest.mark.parametrize(
+    "answer",
+    ["\\boxed{25}", "\\boxed{025}", "\\boxed{-3}", "\\boxed{-0}", "\\boxed{1000}", "\\boxed 7.",
+     "\\boxed{24} or \\boxed{25}", "\\boxed{+25}", "\\boxed{25.0}", "\\boxed{1,000}"],
+)
+def test_integers_are_compared_directly_with_math_verifys_verdict(
+    answer: str, gold: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain integers on both sides skip sympy: same verdict, extraction and canonical form."""
+    quick = grade_math(answer, gold)
+    monkeypatch.setattr("r1eval.grading.math_answers._integer_grade", lambda a, g: None)
+    slow = grade_math(answer, gold)
+    assert (quick.correct, quick.extracted, quick.canonical, quick.method, quick.failure) == (
+        slow.correct, slow.extracted, slow.canonical, slow.method, slow.failure)
