@@ -60,12 +60,9 @@ def _final(reasoning: str | None, answer: str, truncated: bool, note: str) -> Fi
     return FinalAnswer(reasoning, answer, truncated, note)
 
 
-def grade_completion(completion: Completion, gold: str, grader: Grader) -> Grade:
-    """Grade the final answer of ``completion`` against ``gold`` with ``grader``.
-
-    A completion without a final answer is not passed to the grader: it fails as
-    ``truncated`` (cut off at the length limit) or ``no_answer``.
-    """
+def final_answer(completion: Completion) -> str | Grade:
+    """The final answer of ``completion`` to give a grader, or, when it has none, its grade:
+    failed as ``truncated`` (cut off at the length limit) or ``no_answer``."""
     final = split_response(completion)
     if final.answer is None:
         return Grade(
@@ -76,4 +73,13 @@ def grade_completion(completion: Completion, gold: str, grader: Grader) -> Grade
             failure="truncated" if final.truncated else "no_answer",
             explanation=final.note,
         )
-    return grader(final.answer, gold)
+    return final.answer
+
+
+def grade_completion(completion: Completion, gold: str, grader: Grader) -> Grade:
+    """Grade the final answer of ``completion`` against ``gold`` with ``grader``.
+
+    A completion without a final answer is not passed to the grader (see ``final_answer``).
+    """
+    answer = final_answer(completion)
+    return answer if isinstance(answer, Grade) else grader(answer, gold)

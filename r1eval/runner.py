@@ -1,8 +1,11 @@
 """Executing a plan: send what is missing, log each response at once, grade as they arrive.
 
 Requests go out from ``concurrency`` workers pulling from one queue, so the endpoint stays busy
-until the queue is empty. Each response is appended to the sample log the moment it arrives;
-grading runs in worker processes meanwhile (``GraderPool``), so it adds little to wall time.
+until the queue is empty; ``order`` may sort the queue first (``schedule.LongestFirst``: the
+questions that took longest in earlier runs first, so no long one starts near the end). Each
+response is appended to the sample log the moment it arrives; grading runs in worker processes
+meanwhile, awaited on the event loop (``GraderPool.grade_async``), so it keeps up with the
+responses and adds little to wall time.
 A request that fails for good is logged as an error (never graded, never a wrong answer) and
 is retried by the next run of the same command. After ``max_consecutive_failures`` failed
 requests in a row the run stops (``RunStopped``) instead of spending the rest of the plan on an
@@ -12,9 +15,7 @@ endpoint that is down: the requests in flight finish, and everything received is
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from r1eval.backends.base import Backend
@@ -24,12 +25,14 @@ from r1eval.grading.pool import GraderPool
 from r1eval.plan import WorkItem, group_requests
 from r1eval.progress import Progress
 from r1eval.records import completion_from_record, completion_record, error_record, grade_record
-from r1eval.response import grade_completion
+from r1eval.response import final_answer
 from r1eval.store import RunFolder, read_completions
 from r1eval.types import Completion, Grade, Request, SamplingParams, Usage
 
 Grader = Callable[[str, str], Grade]
 RequestGroup = tuple[Request, list[WorkItem]]
+#: Sorts the requests of a run before they are sent (``r1eval.schedule.LongestFirst``).
+Order = Callable[[list[RequestGroup]], list[RequestGroup]]
 
 
 @dataclass
@@ -43,10 +46,10 @@ class Runner:
     concurrency: int = 32
     max_consecutive_failures: int = 20
     budget: Budget | None = None
-    order: Callable[[list[RequestGroup]], list[RequestGroup]] | None = None
+    order: Order | None = None
+    max_ungraded: int = 1000
     _unsent: int = field(default=0, init=False)
-    _grading: list[asyncio.Future[None]] = field(default_factory=list, init=False)
-    _executor: ThreadPoolExecutor | None = field(default=None, init=False)
+    _to_grade: asyncio.Queue[tuple[WorkItem, Completion] | None] = field(init=False)
     _failures_in_a_row: int = field(default=0, init=False)
     _fatal: BaseException | None = field(default=None, init=False)
 
@@ -60,27 +63,33 @@ class Runner:
             for completion in state.completions.values():
                 self.budget.charge(Usage(**completion.get("usage") or {}))
         self._unsent = len(pending)
-        with ThreadPoolExecutor(max_workers=max(1, self.pool.workers)) as executor:
-            self._executor = executor
-            self._regrade(ungraded)
-            queue: asyncio.Queue[RequestGroup] = asyncio.Queue()
-            groups = group_requests(pending, self.sampling)
-            for group in self.order(groups) if self.order else groups:
-                queue.put_nowait(group)
-            workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
-            await asyncio.gather(*workers)
-            await asyncio.gather(*self._grading)
+        self._to_grade = asyncio.Queue(maxsize=self.max_ungraded)
+        queue: asyncio.Queue[RequestGroup] = asyncio.Queue()
+        groups = group_requests(pending, self.sampling)
+        for group in self.order(groups) if self.order else groups:
+            queue.put_nowait(group)
+        graders = [asyncio.create_task(self._grader()) for _ in range(max(1, self.pool.workers))]
+        producers = [asyncio.create_task(self._regrade(ungraded))]
+        producers += [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
+        try:
+            await _until_done(producers, graders)
+            for _ in graders:
+                await self._to_grade.put(None)  # no more responses: each grader stops
+            await asyncio.gather(*graders)
+        finally:  # stopped by an error: what is not graded yet is graded by the next run
+            for task in (*producers, *graders):
+                task.cancel()
         self.progress.finish()
         if self._fatal is not None:
             raise self._fatal
 
-    def _regrade(self, items: list[WorkItem]) -> None:
+    async def _regrade(self, items: list[WorkItem]) -> None:
         """Grade responses logged by an earlier run that stopped before grading them."""
         if not items:
             return
         records = read_completions(self.folder.path, {item.key for item in items})
         for item in items:
-            self._grade_soon(item, completion_from_record(records[item.key]))
+            await self._to_grade.put((item, completion_from_record(records.pop(item.key))))
 
     async def _worker(self, queue: asyncio.Queue[RequestGroup]) -> None:
         while self._fatal is None:
@@ -110,17 +119,19 @@ class Runner:
             return
         self._failures_in_a_row = 0
         # fewer completions than items when the endpoint could not give them all: see below
-        for item, completion in zip(group, completions, strict=False):
+        received = list(zip(group, completions, strict=False))
+        for item, completion in received:
             record = completion_record(item, completion)
             self.folder.append(record)
             if self.budget is not None:
                 self.budget.charge(Usage(**record["usage"]))
             self.progress.received(completion)
-            self._grade_soon(item, completion)
         missing = group[len(completions) :]
         if missing:
             message = f"endpoint returned {len(completions)} of {len(group)} responses"
             self._record_errors(missing, message, True, None)
+        for job in received:  # waits while ``max_ungraded`` responses await grading
+            await self._to_grade.put(job)
 
     def _record_errors(
         self, items: list[WorkItem], message: str, transient: bool, status: int | None
@@ -136,16 +147,26 @@ class Runner:
                 "again to resume"
             )
 
-    def _grade_soon(self, item: WorkItem, completion: Completion) -> None:
-        grader = functools.partial(self.pool.grade, self.graders[item.task])
-        loop = asyncio.get_running_loop()
-        graded = loop.run_in_executor(
-            self._executor, grade_completion, completion, item.prompt.gold, grader
-        )
-
-        async def log_grade() -> None:
-            grade = await graded
+    async def _grader(self) -> None:
+        """One per grading worker: grade the responses in the order they arrived, each in a
+        worker process awaited on the event loop (``GraderPool.grade_async``), and log it."""
+        while (job := await self._to_grade.get()) is not None:
+            item, completion = job
+            answer = final_answer(completion)
+            grade = answer if isinstance(answer, Grade) else await self.pool.grade_async(
+                self.graders[item.task], answer, item.prompt.gold
+            )
             self.folder.append(grade_record(item, grade))
             self.progress.graded(grade)
 
-        self._grading.append(asyncio.ensure_future(log_grade()))
+
+async def _until_done(
+    producers: list[asyncio.Task[None]], graders: list[asyncio.Task[None]]
+) -> None:
+    """Wait for every producer of responses; raise at once the error of any task that fails,
+    a grader's included (the producers would otherwise wait forever for room to queue)."""
+    watched = {*producers, *graders}
+    while not all(task.done() for task in producers):
+        done, watched = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import signal
@@ -110,3 +111,38 @@ def test_bad_arguments() -> None:
         GraderPool(workers=-1)
     with pytest.raises(ValueError):
         GraderPool(workers=0, timeout_s=0)
+
+
+def test_the_event_loop_grades_without_threads(pool: GraderPool) -> None:
+    """``grade_async``: the same outcomes as ``grade`` (timeouts, deaths, errors), awaited on
+    the event loop; several coroutines share the two workers."""
+
+    async def grade_all() -> list[tuple[bool, str | None]]:
+        jobs = [(exact, "1", "1"), (sleep_forever, "1", "1"), (exit_abruptly, "1", "1"),
+                (raise_error, "x", "1"), *[(grade_math, f"\\boxed{{{i}}}", "3") for i in range(6)]]
+        grades = await asyncio.gather(*(pool.grade_async(*job) for job in jobs))
+        return [(grade.correct, grade.failure) for grade in grades]
+
+    outcomes = asyncio.run(grade_all())
+    assert outcomes[:4] == [(True, None), (False, "grader_timeout"), (False, "grader_error"),
+                            (False, "grader_error")]
+    assert outcomes[4:] == [(i == 3, None if i == 3 else "wrong") for i in range(6)]
+    assert asyncio.run(pool.grade_async(exact, "2", "2")).correct  # another event loop
+
+
+def test_a_cancelled_grade_replaces_its_worker(pool: GraderPool) -> None:
+    async def cancel_one() -> None:
+        task = asyncio.ensure_future(pool.grade_async(sleep_forever, "1", "1"))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_one())
+    for _ in range(3):  # no worker is left busy with the cancelled answer
+        assert asyncio.run(pool.grade_async(exact, "1", "1")).correct
+
+
+def test_inline_mode_grades_coroutines_in_a_thread() -> None:
+    with GraderPool(workers=0) as pool:
+        assert asyncio.run(pool.grade_async(grade_math, "\\boxed{2}", "2")).correct
