@@ -16,7 +16,9 @@ the folder is reopened, never read as a record.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import gc
 import json
 import os
 from collections.abc import Iterator
@@ -66,15 +68,18 @@ def read_log(path: Path) -> Iterator[dict[str, Any]]:
 
 
 BULKY_FIELDS = ("text", "reasoning")
+#: What a grade record repeats of its completion record: not kept in the state.
+ITEM_FIELDS = ("task", "sample_id", "repeat", "sample_metadata", "time")
 
 
 @dataclass
 class LogState:
     """What the log says about each request key: the latest completion, grade and error.
 
-    Completions are kept without their text and reasoning (``BULKY_FIELDS``), so the state of
-    a run of 100,000 long reasoning traces fits in memory; ``read_completions`` fetches the
-    full records of the few keys that need them.
+    Completions are kept without their text and reasoning (``BULKY_FIELDS``) and grades
+    without what their completion already says (``ITEM_FIELDS``), so the state of a run of
+    100,000 long reasoning traces fits in memory; ``read_completions`` fetches the full
+    records of the few keys that need them.
     """
 
     completions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -89,7 +94,7 @@ class LogState:
             self.completions[key] = {k: v for k, v in record.items() if k not in BULKY_FIELDS}
             self.errors.pop(key, None)
         elif kind == "grade":
-            self.grades[key] = record
+            self.grades[key] = {k: v for k, v in record.items() if k not in ITEM_FIELDS}
         elif kind == "error" and key not in self.completions:
             self.errors[key] = record
 
@@ -105,9 +110,23 @@ def read_completions(run_dir: Path, keys: set[str]) -> dict[str, dict[str, Any]]
 
 def load_state(run_dir: Path) -> LogState:
     state = LogState()
-    for record in read_log(run_dir / LOG):
-        state.add(record)
+    with _no_cyclic_gc():
+        for record in read_log(run_dir / LOG):
+            state.add(record)
     return state
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Reading a log makes hundreds of thousands of dicts and no reference cycles: the cyclic
+    collector would scan them again and again (a third of the time of reading a big log)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _end_of_last_line(handle: IO[bytes], size: int, chunk: int = 1 << 16) -> int:
@@ -130,6 +149,7 @@ class RunFolder:
         self.path = path
         self._lock: IO[str] | None = None
         self._log: IO[bytes] | None = None
+        self._state: LogState | None = None
 
     def __enter__(self) -> RunFolder:
         try:
@@ -176,9 +196,15 @@ class RunFolder:
         assert self._log is not None, "RunFolder used outside its context"
         self._log.write(_json_bytes(record, separators=(",", ":")) + b"\n")
         self._log.flush()
+        if self._state is not None:
+            self._state.add(record)
 
     def state(self) -> LogState:
-        return load_state(self.path)
+        """What the log says: read once, then kept current by ``append`` (so the end of a run
+        does not read the whole log again)."""
+        if self._state is None:
+            self._state = load_state(self.path)
+        return self._state
 
     def read_manifest(self) -> dict[str, Any] | None:
         path = self.path / MANIFEST

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from r1eval.data import LoadedTask
 from r1eval.plan import build_plan, group_requests, request_key
 from r1eval.registry import resolve
@@ -51,3 +53,17 @@ def test_only_missing_repeats_are_regrouped() -> None:
     items = build_plan([math], {"math500": 8}, ENDPOINT, SAMPLING)
     groups = group_requests(items[5:], SAMPLING)
     assert [(r.n, [m.repeat for m in members]) for r, members in groups] == [(3, [5, 6, 7])]
+
+
+def test_keys_are_stable_and_repeats_share_their_prompt() -> None:
+    # the key of a fixed request never changes: runs made by earlier versions resume
+    assert request_key(ENDPOINT, SAMPLING, MESSAGES, "t", "1", 0) == (
+        "917684f0f0baa5f965833b394f6d3280"
+    )
+    math = _loaded("math500", [Sample(id="p1", input="1+1?", target="2")])
+    gpqa = _loaded("gpqa_diamond", [Sample(id="g1", input="Q?", target="A",
+                                           choices=("right", "w1", "w2", "w3"))])
+    items = build_plan([math, gpqa], {"math500": 3, "gpqa_diamond": 3}, ENDPOINT, SAMPLING)
+    assert items[0].prompt is items[1].prompt is items[2].prompt  # one copy of the text
+    gpqa = [item.prompt for item in items[3:]]  # shuffled per repeat: shared when equal
+    assert all((one is then) == (one == then) for one, then in itertools.pairwise(gpqa))

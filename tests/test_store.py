@@ -61,3 +61,18 @@ def test_state_keeps_completions_slim_and_lets_later_success_supersede_errors(
     assert set(state.errors) == {"b"}
     assert state.grades["a"]["correct"] is False
     assert read_completions(tmp_path, {"a"})["a"]["text"] == "x" * 1000
+
+
+def test_the_folder_state_is_read_once_and_kept_current(tmp_path: Path) -> None:
+    """``RunFolder.state`` reads the log once; ``append`` keeps it current (the end of a run
+    scores without reading the log again). Grades are kept without what their completion
+    already says."""
+    with RunFolder(tmp_path) as folder:
+        folder.append({**completion("a"), "task": "t", "sample_metadata": {"level": 1}})
+        state = folder.state()
+        folder.append({**completion("b"), "task": "t", "sample_metadata": {"level": 1}})
+        folder.append({"type": "grade", "key": "b", "task": "t", "sample_id": "q", "repeat": 0,
+                       "sample_metadata": {"level": 1}, "time": 1.0, "correct": True})
+        assert folder.state() is state and set(state.completions) == {"a", "b"}
+        assert state.grades["b"] == {"type": "grade", "key": "b", "correct": True}
+    assert load_state(tmp_path).completions == state.completions
