@@ -24,7 +24,7 @@ from r1eval.prices import Price, price_for, price_record
 from r1eval.progress import Progress
 from r1eval.provenance import provenance
 from r1eval.registry import resolve
-from r1eval.runner import Runner
+from r1eval.runner import Order, Runner
 from r1eval.scoring import add_costs, score_task, tally
 from r1eval.store import RunFolder
 
@@ -143,6 +143,7 @@ def execute(
     prepared: PreparedRun,
     on_open: Callable[[Path], None] | None = None,
     backend: Backend | None = None,
+    order: Order | None = None,
 ) -> dict[str, Any]:
     """Check the endpoint, run what is missing, and return the scores (also in scores.json).
 
@@ -151,7 +152,9 @@ def execute(
     folder once it is locked and its manifest accepted; ``backend`` replaces the
     OpenAI-compatible endpoint built from the configuration.
     """
-    return asyncio.run(_execute(prepared, on_open, backend or _endpoint_backend(prepared)))
+    return asyncio.run(
+        _execute(prepared, on_open, backend or _endpoint_backend(prepared), order)
+    )
 
 
 def _endpoint_backend(prepared: PreparedRun) -> Backend:
@@ -169,7 +172,10 @@ def _endpoint_backend(prepared: PreparedRun) -> Backend:
 
 
 async def _execute(
-    prepared: PreparedRun, on_open: Callable[[Path], None] | None, backend: Backend
+    prepared: PreparedRun,
+    on_open: Callable[[Path], None] | None,
+    backend: Backend,
+    order: Order | None,
 ) -> dict[str, Any]:
     try:
         if isinstance(backend, Preflight):
@@ -180,7 +186,7 @@ async def _execute(
             if on_open is not None:
                 on_open(folder.path)
             try:
-                await _run(prepared, folder, backend)
+                await _run(prepared, folder, backend, order)
             finally:
                 scores = compute_scores(prepared, folder)
                 folder.write_scores(scores)
@@ -189,7 +195,9 @@ async def _execute(
     return scores
 
 
-async def _run(prepared: PreparedRun, folder: RunFolder, backend: Backend) -> None:
+async def _run(
+    prepared: PreparedRun, folder: RunFolder, backend: Backend, order: Order | None
+) -> None:
     config = prepared.config
     with GraderPool(workers=config.grader_workers, timeout_s=config.grade_timeout) as pool:
         runner = Runner(
@@ -201,6 +209,7 @@ async def _run(prepared: PreparedRun, folder: RunFolder, backend: Backend) -> No
             progress=Progress(price=prepared.price),
             concurrency=config.concurrency,
             budget=_budget(prepared),
+            order=order,
         )
         await runner.run(prepared.items)
 

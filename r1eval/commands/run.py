@@ -12,6 +12,7 @@ from r1eval.estimate import estimate, total_cost
 from r1eval.evaluate import PreparedRun, execute, prepare
 from r1eval.prices import price_for
 from r1eval.runs import load_runs
+from r1eval.schedule import LongestFirst
 from r1eval.table import markdown_table, scores_table
 
 NOT_CONFIG = ("command", "config", "handler", "dry_run", "history")
@@ -74,7 +75,8 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument("--dry-run", dest="dry_run", action="store_true",
                      help="estimate requests, tokens and cost; send nothing, write nothing")
     run.add_argument("--history", type=Path, default=Path("results"),
-                     help="earlier runs to estimate from (default results/)")
+                     help="earlier runs to estimate from and to send the longest questions "
+                     "first (default results/)")
 
 
 def _range(values: tuple[float, float, float] | None, form: str, ceiling: bool) -> str:
@@ -118,7 +120,11 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(estimate_table(prepared, args.history))
         return 0
-    scores = execute(prepared, lambda path: print(f"run folder: {path}", file=sys.stderr))
+    scores = execute(
+        prepared,
+        lambda path: print(f"run folder: {path}", file=sys.stderr),
+        order=LongestFirst((args.history,), config.model),
+    )
     print(scores_table(scores))
     errors = sum(task["n_errors"] for task in scores["tasks"].values())
     if errors:

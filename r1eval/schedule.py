@@ -1,0 +1,99 @@
+"""The order in which a run sends its requests: the questions that take longest, first.
+
+A run lasts until its last response arrives. Reasoning traces are heavy tailed: a few questions
+take ten times the median. Sent in the plan's order, such a question may start near the end and
+keep the run going long after every other slot of the server has fallen idle. Sent first, the
+long questions run while the server is busy with the rest, and the short ones fill the end
+(Graham's longest-processing-time rule: with exact durations, within 4/3 of the best
+possible schedule).
+
+How long a question takes comes from earlier runs: the mean ``latency_s`` of its samples
+(``expected_seconds``). A question with no history is expected to take the median of the
+questions that have one; with no history at all, the plan's order is kept. Ties keep the
+plan's order too, so the order is deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+
+from r1eval.errors import RunFolderError
+from r1eval.plan import WorkItem
+from r1eval.runs import load_runs
+
+__all__ = ["LongestFirst", "QuestionKey", "expected_seconds", "order_groups"]
+
+log = logging.getLogger(__name__)
+
+#: (task, question id)
+QuestionKey = tuple[str, str]
+Group = TypeVar("Group", bound=tuple[object, Sequence[WorkItem]])
+
+
+def order_groups(
+    groups: Iterable[Group], expected_s: Mapping[QuestionKey, float]
+) -> list[Group]:
+    """``groups`` (``(request, items)`` pairs, as ``plan.group_requests`` makes them), longest
+    expected first; the plan's order when nothing is known."""
+    planned = list(groups)
+    keys = [(items[0].task, items[0].sample.id) for _, items in planned]
+    known = [expected_s[key] for key in keys if key in expected_s]
+    if not known:
+        return planned
+    default = statistics.median(known)
+    order = sorted(range(len(planned)), key=lambda i: -expected_s.get(keys[i], default))
+    return [planned[i] for i in order]
+
+
+@dataclass(frozen=True)
+class LongestFirst:
+    """A runner's ``order``: ``order_groups`` with the history found in ``folders``, read only
+    when there is something to send (a finished run reopens without reading it)."""
+
+    folders: tuple[Path, ...]
+    model: str
+
+    def __call__(self, groups: list[Group]) -> list[Group]:
+        if not groups:
+            return groups
+        return order_groups(groups, expected_seconds(self.folders, self.model))
+
+
+def expected_seconds(folders: Iterable[Path], model: str) -> dict[QuestionKey, float]:
+    """Mean seconds per (task, question) in the runs found in ``folders``.
+
+    Runs of ``model`` are preferred: a task that ``model`` has never run takes the runs of
+    other models (a question that is long for one model is long for most). Missing folders
+    are skipped; history that cannot be read is ignored with a warning, never fatal.
+    """
+    frames = [frame for folder in folders if not (frame := _latencies(folder)).empty]
+    if not frames:
+        return {}
+    samples = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    own = samples["model"] == model
+    chosen = samples[own | ~samples["task"].isin(set(samples.loc[own, "task"]))]
+    means = chosen.groupby(["task", "sample_id"], as_index=False)["latency_s"].mean()
+    return {
+        (str(task), str(sample)): float(seconds)
+        for task, sample, seconds in means.itertuples(index=False)
+    }
+
+
+def _latencies(folder: Path) -> pd.DataFrame:
+    """model, task, sample_id and latency_s of every answered sample of the runs in ``folder``."""
+    columns = ["model", "task", "sample_id", "latency_s"]
+    if not folder.is_dir():
+        return pd.DataFrame(columns=columns)
+    try:
+        samples = load_runs(folder).samples
+    except RunFolderError as error:
+        log.warning("ignoring the history in %s: %s", folder, error)
+        return pd.DataFrame(columns=columns)
+    return samples.loc[samples["latency_s"].notna(), columns]
