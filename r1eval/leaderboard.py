@@ -18,7 +18,7 @@ LONG_COLUMNS = [
     "samples_per_question", "cons_at_k_pct", "pass_at_k_pct", "truncated_pct", "no_answer_pct",
     "errors", "complete", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",
     "source", "run", "date", "r1eval_version", "git_commit", "git_dirty", "task_version",
-    "dataset", "prompt_hash", "grader", "math_verify_version", "openai_version",
+    "dataset", "prompt_hash", "grader", "math_verify_version", "aiohttp_version",
     "datasets_version", "python", "temperature", "top_p", "max_tokens", "endpoint",
     "metric", "value", "registry_model", "where",
 ]
@@ -50,7 +50,7 @@ def _provenance(run: Run, task: str) -> dict[str, Any]:
         "task_version": entry.get("version"), "dataset": _dataset(entry.get("source", {})),
         "prompt_hash": entry.get("prompt_hash"), "grader": entry.get("grader"),
         "math_verify_version": packages.get("math-verify"),
-        "openai_version": packages.get("openai"), "datasets_version": packages.get("datasets"),
+        "aiohttp_version": packages.get("aiohttp"), "datasets_version": packages.get("datasets"),
         "python": prov.get("python"), "temperature": sampling.get("temperature"),
         "top_p": sampling.get("top_p"), "max_tokens": sampling.get("max_tokens"),
         "endpoint": manifest["identity"]["endpoint"].get("base_url"),

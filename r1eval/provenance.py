@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("r1eval", "openai", "math-verify", "latex2sympy2_extended", "sympy", "datasets",
+PACKAGES = ("r1eval", "aiohttp", "math-verify", "latex2sympy2_extended", "sympy", "datasets",
             "pandas", "numpy", "tenacity")
 
 

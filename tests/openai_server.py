@@ -253,6 +253,7 @@ class OpenAIServer:
         self.model_listings = 0
         self._lock = threading.Lock()
         self._requests: list[Body] = []
+        self._headers: list[dict[str, str]] = []
         self._served = 0
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -270,6 +271,12 @@ class OpenAIServer:
         """A copy of the JSON bodies of all chat requests received so far, in order."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def request_headers(self) -> list[dict[str, str]]:
+        """The HTTP headers of those requests, in the same order."""
+        with self._lock:
+            return list(self._headers)
 
     @property
     def completions_served(self) -> int:
@@ -354,6 +361,7 @@ class OpenAIServer:
         with self._lock:
             number = len(self._requests)
             self._requests.append(body)
+            self._headers.append(dict(request.headers))
         refusal = self._check_key(request) or self._check_model(body)
         if refusal is not None:
             return refusal

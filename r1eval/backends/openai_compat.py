@@ -1,8 +1,10 @@
 """Backend for any OpenAI-compatible chat-completions endpoint (vLLM, SGLang, llama.cpp, ...).
 
-Built on the official ``openai.AsyncOpenAI`` client over its aiohttp transport (about twice
-the throughput of the default httpx transport), with the SDK's own retries turned off: what is
-retried, how long to wait and what is finally reported is decided here, in one place.
+Talks HTTP with aiohttp directly, as lm-eval does, not through the ``openai`` SDK: the SDK
+costs about 1 ms of CPU a request (request transforms, pydantic response models, httpx
+wrappers), aiohttp about 0.12 ms, and a harness sharing a laptop's cores with its graders must
+not spend them there (``bench/RESULTS.md``). Retries are decided here, in one place: what is
+retried, how long to wait and what is finally reported.
 
 Choices made for real servers (see REFERENCE.md section 5):
 
@@ -24,27 +26,26 @@ response (fewer than ``n``) is asked for again, alone. An empty answer is the mo
 server accounts for it: ``content: ""`` (the model stopped at once), or ``content: null`` beside
 reasoning (the trace never ended), a refusal, or finish_reason "length" or "content_filter".
 
-No exception leaves this module chained to the SDK's: those carry the raw server reply, which
-may echo the API key. Messages keep the server's words, with the key redacted.
+No exception leaves this module chained to the transport's: those may carry the raw server
+reply, which may echo the API key. Messages keep the server's words, with the key redacted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import logging
 import math
 import time
+import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC
-from typing import TypeVar, cast
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx2
-import openai
-from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionMessage, ChatCompletionMessageParam
-from openai.types.completion_usage import CompletionTokensDetails
+import aiohttp
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -53,6 +54,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from r1eval import __version__
 from r1eval.errors import EndpointError, RequestFailed
 from r1eval.types import Completion, Request, SamplingParams, Usage
 
@@ -60,9 +62,7 @@ __all__ = ["OpenAICompatBackend", "endpoint_identity"]
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
-
-#: Sent when no key is given: the SDK insists on one, local servers ignore it.
+#: Sent when no key is given (as the openai SDK does); local servers ignore it.
 _NO_KEY = "EMPTY"
 #: Waiting for a TCP connection to open never needs the long generation timeout.
 _CONNECT_TIMEOUT_S = 30.0
@@ -90,6 +90,17 @@ class _Retryable(Exception):
         super().__init__(reason)
         self.status = status
         self.retry_after_s = retry_after_s
+
+
+class _NoResponse(_Retryable):
+    """The request got no HTTP response: refused, dropped, timed out."""
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
 
 
 class OpenAICompatBackend:
@@ -127,24 +138,54 @@ class OpenAICompatBackend:
         )
         self._retry_after_max_s = retry_after_max_s
         self._preflight_timeout_s = min(timeout_s, _CONNECT_TIMEOUT_S)
-        limits = httpx2.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        self._client = openai.AsyncOpenAI(
-            api_key=self._key or _NO_KEY,
-            base_url=base_url,
-            max_retries=0,
-            timeout=openai.Timeout(timeout_s, connect=min(timeout_s, _CONNECT_TIMEOUT_S)),
-            http_client=openai.DefaultAioHttpClient(limits=limits),
-        )
+        self._max_connections = max_connections
+        self._headers = {
+            "Authorization": f"Bearer {self._key or _NO_KEY}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"r1eval/{__version__}",
+        }
+        self._proxy = _proxy_for(self._base_url)
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
 
     def identity(self) -> dict[str, str]:
         """The model name and the normalised base URL (no key, no user:password)."""
         return endpoint_identity(self._model, self._base_url)
 
     async def aclose(self) -> None:
-        """Close the HTTP client and its connections."""
-        await self._client.close()
+        """Close the HTTP session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        """The session of the running event loop, made on first use: an aiohttp session
+        belongs to the loop it was made in, and a backend may outlive one (``asyncio.run``)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            self._session_loop = loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                headers=self._headers,
+            )
+        return self._session
+
+    async def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, timeout_s: float
+    ) -> _Reply:
+        """One HTTP exchange; ``_NoResponse`` when no HTTP response came back whole."""
+        timeout = aiohttp.ClientTimeout(
+            total=timeout_s, sock_connect=min(timeout_s, _CONNECT_TIMEOUT_S)
+        )
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            async with self._http().request(
+                method, self._base_url + path, data=data, timeout=timeout, proxy=self._proxy
+            ) as response:
+                return _Reply(response.status, response.headers, await response.read())
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            raise _NoResponse(f"no response: {self._detail(_root_cause(err))}") from None
 
     async def preflight(self) -> None:
         """Check, before a run is set up, that the endpoint answers and serves the model.
@@ -170,19 +211,17 @@ class OpenAICompatBackend:
     async def _listed_models(self) -> list[str]:
         """The model ids of ``GET /models``; [] when the endpoint gives no usable listing."""
         try:
-            raw = await self._client.with_raw_response.models.list(
-                timeout=self._preflight_timeout_s
-            )
-        except openai.APIStatusError as err:
-            if err.status_code in (401, 403):
-                raise self._status_error(err) from None
-            return []  # no such route (404), or it failed: the probe decides
-        except openai.APIConnectionError as err:  # refused, unknown host, or no answer
+            reply = await self._request("GET", "/models", None, self._preflight_timeout_s)
+        except _NoResponse as err:  # refused, unknown host, or no answer
             raise EndpointError(
-                f"cannot reach {self._base_url} ({self._detail(_root_cause(err))}); check "
-                "the base URL and that the server is running"
+                f"cannot reach {self._base_url} ({str(err).removeprefix('no response: ')}); "
+                "check the base URL and that the server is running"
             ) from None
-        return _model_ids(raw.http_response.content)
+        if reply.status in (401, 403):
+            raise self._status_error(reply)
+        if reply.status >= 400:
+            return []  # no such route (404), or it failed: the probe decides
+        return _model_ids(reply.body)
 
     async def generate(self, request: Request) -> list[Completion]:
         """Return ``request.n`` completions, topping up when the server sent fewer.
@@ -231,32 +270,40 @@ class OpenAICompatBackend:
     ) -> list[Completion]:
         """One HTTP request; failures become ``_Retryable``, ``EndpointError`` or
         ``RequestFailed``."""
-        sampling = request.sampling
         started = time.perf_counter()
+        reply = await self._request(
+            "POST", "/chat/completions", self._body(request, n), timeout_s or self._timeout_s
+        )
+        if reply.status >= 400:
+            raise self._status_error(reply)
         try:
-            response = await self._client.chat.completions.create(
-                model=self._model,
-                messages=cast("list[ChatCompletionMessageParam]", list(request.messages)),
-                n=n if n > 1 else openai.omit,
-                stop=list(sampling.stop) if sampling.stop else openai.omit,
-                temperature=_given(sampling.temperature),
-                top_p=_given(sampling.top_p),
-                max_tokens=_given(sampling.max_tokens),
-                seed=_given(sampling.seed),
-                timeout=openai.not_given if timeout_s is None else timeout_s,
-            )
-        except openai.APIStatusError as err:
-            raise self._status_error(err) from None
-        except openai.APIConnectionError as err:  # refused, dropped, or timed out
-            raise _Retryable(f"no response: {self._detail(_root_cause(err))}") from None
-        except (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError):
+            response = json.loads(reply.body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise _Retryable("malformed response: the body is not valid JSON") from None
         return _completions(response, latency_s=time.perf_counter() - started)
 
-    def _status_error(self, err: openai.APIStatusError) -> Exception:
+    def _body(self, request: Request, n: int) -> dict[str, Any]:
+        """The chat-completions body: parameters left at None are left out (the server's
+        default applies), ``n`` only above 1, ``stop`` only when not empty."""
+        sampling = request.sampling
+        body: dict[str, Any] = {"model": self._model, "messages": list(request.messages)}
+        if n > 1:
+            body["n"] = n
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
+        given = {
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+            "seed": sampling.seed,
+        }
+        body.update((name, value) for name, value in given.items() if value is not None)
+        return body
+
+    def _status_error(self, reply: _Reply) -> Exception:
         """Classify an HTTP error status: retry, give up on the request, or on the run."""
-        status = err.status_code
-        detail = self._detail(_server_message(err))
+        status = reply.status
+        detail = self._detail(_server_message(reply))
         if status in (401, 403):
             sent = "the API key" if self._key else "the request (no API key was given)"
             return EndpointError(f"{self._base_url} rejected {sent} (HTTP {status}): {detail}")
@@ -266,7 +313,7 @@ class OpenAICompatBackend:
                 f"model name and the base URL): {detail}"
             )
         if status >= 500 or status in _RETRYABLE_4XX:
-            retry_after_s = _retry_after_s(err.response.headers)
+            retry_after_s = _retry_after_s(reply.headers)
             return _Retryable(
                 f"HTTP {status}: {detail}", status=status, retry_after_s=retry_after_s
             )
@@ -308,31 +355,27 @@ def endpoint_identity(model: str, base_url: str) -> dict[str, str]:
     return {"model": model, "base_url": _normalise_url(base_url)}
 
 
-def _given(value: _T | None) -> _T | openai.Omit:
-    """Leave a parameter out of the request body when it is None."""
-    return openai.omit if value is None else value
-
-
 def _completions(response: object, *, latency_s: float) -> list[Completion]:
     """The choices of a response that carry output; ``_Retryable`` when there are none.
 
     A choice without output is left out, like one the server did not send: ``generate`` asks
     for it again. The response's usage is shared by the choices kept, so sums stay what the
-    endpoint reported. The SDK builds response objects without validation, so any field may
-    be missing or of the wrong type here.
+    endpoint reported. The body is whatever JSON the server sent: any field may be missing or
+    of the wrong type here.
     """
-    if not isinstance(response, ChatCompletion):
+    if not isinstance(response, dict):
         raise _Retryable("malformed response: not a chat completion")
-    choices: object = response.choices
+    choices: object = response.get("choices")
     if not isinstance(choices, list) or not choices:
         raise _Retryable("malformed response: no choices")
     outputs = [output for choice in choices if (output := _output(choice)) is not None]
     if not outputs:
         raise _Retryable("malformed response: no choice carries any output")
-    usage = _usage(response.usage, shared_by=len(outputs))
-    model = response.model if isinstance(response.model, str) else None
+    usage = _usage(response.get("usage"), shared_by=len(outputs))
+    model = response.get("model")
     return [
-        Completion(text, reasoning, finish_reason, usage, latency_s, model)
+        Completion(text, reasoning, finish_reason, usage, latency_s,
+                   model if isinstance(model, str) else None)
         for text, reasoning, finish_reason in outputs
     ]
 
@@ -344,41 +387,42 @@ def _output(choice: object) -> tuple[str, str | None, str | None] | None:
     finish_reason that does not explain it (see the module docstring). A refusal with no
     content is kept as the text: it is what the model said, and it holds no answer.
     """
-    message = getattr(choice, "message", None)
-    if not isinstance(message, ChatCompletionMessage):
+    if not isinstance(choice, dict) or not isinstance(message := choice.get("message"), dict):
         return None
-    content: object = message.content
+    content: object = message.get("content")
     if content is not None and not isinstance(content, str):
         raise _Retryable("malformed response: message content is not text")
     reasoning = _reasoning(message)
-    refusal = message.refusal if isinstance(message.refusal, str) else None
-    finish_reason: object = getattr(choice, "finish_reason", None)
-    finish = finish_reason if isinstance(finish_reason, str) else None
+    refusal = _text(message.get("refusal"))
+    finish = _text(choice.get("finish_reason"))
     if content is None and reasoning is None and not refusal and finish in _SILENT_FINISH:
         return None
     return (content if content is not None else refusal or ""), reasoning, finish
 
 
-def _reasoning(message: ChatCompletionMessage) -> str | None:
-    """The separate reasoning text if the server sent one (an extra field of the message)."""
-    extra = message.model_extra or {}
-    texts = [value for name in _REASONING_FIELDS if isinstance(value := extra.get(name), str)]
+def _reasoning(message: Mapping[str, object]) -> str | None:
+    """The separate reasoning text if the server sent one (a field beside ``content``)."""
+    texts = [value for name in _REASONING_FIELDS if isinstance(value := message.get(name), str)]
     # A non-empty field wins over an empty one; "" still says the server separates reasoning.
     return next((text for text in texts if text), texts[0] if texts else None)
 
 
 def _usage(usage: object, *, shared_by: int) -> Usage:
     """Token counts as reported for the whole response, shared by its choices."""
-    if not isinstance(usage, CompletionUsage):
+    if not isinstance(usage, dict):
         return Usage(shared_by=shared_by)
-    details = usage.completion_tokens_details
-    reasoning = details.reasoning_tokens if isinstance(details, CompletionTokensDetails) else None
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
     return Usage(
-        prompt_tokens=_count(usage.prompt_tokens),
-        completion_tokens=_count(usage.completion_tokens),
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
         reasoning_tokens=_count(reasoning),
         shared_by=shared_by,
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _model_ids(body: bytes) -> list[str]:
@@ -398,21 +442,27 @@ def _count(value: object) -> int | None:
 
 
 def _root_cause(err: BaseException) -> str:
-    """The innermost exception, named: the SDK wraps aiohttp's error in an httpx2 one, and
-    maps a dropped connection to a timeout."""
+    """The innermost exception, named (aiohttp wraps the socket's error in its own)."""
     while err.__cause__ is not None:
         err = err.__cause__
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
-def _server_message(err: openai.APIStatusError) -> str:
-    """The server's own error message (OpenAI-style body), else the SDK's summary."""
-    body = err.body
-    if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+def _server_message(reply: _Reply) -> str:
+    """The server's own error message: an OpenAI-style ``{"error": {"message": ...}}`` body,
+    or ``{"message": ...}``, else the body's text, else the status alone."""
+    text = reply.body.decode("utf-8", errors="replace")
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        body = text
+    if isinstance(body, dict) and "error" in body:
+        body = body["error"]
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
         return str(body["message"])
     if isinstance(body, str) and body.strip():
         return body
-    return err.message
+    return f"HTTP {reply.status} with {text.strip() or 'an empty body'}"
 
 
 def _retry_after_s(headers: Mapping[str, str]) -> float | None:
@@ -442,6 +492,16 @@ def _number(text: str | None) -> float | None:
     except ValueError:
         return None
     return None if math.isnan(value) else value
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY``, unless
+    ``NO_PROXY`` covers its host), as the openai SDK honours them. Looked up once: aiohttp's
+    ``trust_env`` looks it up again in a thread at every request."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def _normalise_url(url: str) -> str:
