@@ -3,8 +3,9 @@
 Requests go out from ``concurrency`` workers pulling from one queue, so the endpoint stays busy
 until the queue is empty; ``order`` may sort the queue first (``schedule.LongestFirst``: the
 questions that took longest in earlier runs first, so no long one starts near the end). Each
-response is appended to the sample log the moment it arrives; grading runs in worker processes
-meanwhile, awaited on the event loop (``GraderPool.grade_async``), so it keeps up with the
+response is appended to the sample log the moment it arrives, and graded: at once when that
+needs no worker process (a letter, a plain integer: ``grading.inline``), else in a worker
+process awaited on the event loop (``GraderPool.grade_async``), so grading keeps up with the
 responses and adds little to wall time.
 A request that fails for good is logged as an error (never graded, never a wrong answer) and
 is retried by the next run of the same command. After ``max_consecutive_failures`` failed
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from r1eval.backends.base import Backend
 from r1eval.budget import Budget
 from r1eval.errors import EndpointError, RequestFailed, RunStopped
+from r1eval.grading.inline import inline_grade
 from r1eval.grading.pool import GraderPool
 from r1eval.plan import WorkItem, group_requests
 from r1eval.progress import Progress
@@ -49,7 +51,7 @@ class Runner:
     order: Order | None = None
     max_ungraded: int = 1000
     _unsent: int = field(default=0, init=False)
-    _to_grade: asyncio.Queue[tuple[WorkItem, Completion] | None] = field(init=False)
+    _to_grade: asyncio.Queue[tuple[WorkItem, str] | None] = field(init=False)
     _failures_in_a_row: int = field(default=0, init=False)
     _fatal: BaseException | None = field(default=None, init=False)
 
@@ -89,7 +91,7 @@ class Runner:
             return
         records = read_completions(self.folder.path, {item.key for item in items})
         for item in items:
-            await self._to_grade.put((item, completion_from_record(records.pop(item.key))))
+            await self._grade(item, completion_from_record(records.pop(item.key)))
 
     async def _worker(self, queue: asyncio.Queue[RequestGroup]) -> None:
         while self._fatal is None:
@@ -130,8 +132,8 @@ class Runner:
         if missing:
             message = f"endpoint returned {len(completions)} of {len(group)} responses"
             self._record_errors(missing, message, True, None)
-        for job in received:  # waits while ``max_ungraded`` responses await grading
-            await self._to_grade.put(job)
+        for item, completion in received:
+            await self._grade(item, completion)
 
     def _record_errors(
         self, items: list[WorkItem], message: str, transient: bool, status: int | None
@@ -147,17 +149,29 @@ class Runner:
                 "again to resume"
             )
 
+    async def _grade(self, item: WorkItem, completion: Completion) -> None:
+        """Grade at once what needs no worker (no final answer; a letter or a plain integer:
+        ``grading.inline``), so it never waits behind answers that do; queue the rest for the
+        workers, waiting while ``max_ungraded`` are queued."""
+        answer = final_answer(completion)
+        if isinstance(answer, Grade):
+            self._log_grade(item, answer)
+        elif (grade := inline_grade(self.graders[item.task], answer, item.prompt.gold)) is not None:
+            self._log_grade(item, grade)
+        else:
+            await self._to_grade.put((item, answer))
+
     async def _grader(self) -> None:
-        """One per grading worker: grade the responses in the order they arrived, each in a
-        worker process awaited on the event loop (``GraderPool.grade_async``), and log it."""
+        """One per grading worker: grade queued answers in the order they arrived, each in a
+        worker process awaited on the event loop (``GraderPool.grade_async``)."""
         while (job := await self._to_grade.get()) is not None:
-            item, completion = job
-            answer = final_answer(completion)
-            grade = answer if isinstance(answer, Grade) else await self.pool.grade_async(
-                self.graders[item.task], answer, item.prompt.gold
-            )
-            self.folder.append(grade_record(item, grade))
-            self.progress.graded(grade)
+            item, answer = job
+            grader = self.graders[item.task]
+            self._log_grade(item, await self.pool.grade_async(grader, answer, item.prompt.gold))
+
+    def _log_grade(self, item: WorkItem, grade: Grade) -> None:
+        self.folder.append(grade_record(item, grade))
+        self.progress.graded(grade)
 
 
 async def _until_done(

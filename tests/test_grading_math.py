@@ -234,7 +234,7 @@ def test_integers_are_compared_directly_with_math_verifys_verdict(
 ) -> None:
     """Plain integers on both sides skip sympy: same verdict, extraction and canonical form."""
     quick = grade_math(answer, gold)
-    monkeypatch.setattr("r1eval.grading.math_answers._integer_grade", lambda a, g: None)
+    monkeypatch.setattr("r1eval.grading.math_answers.integer_grade", lambda a, g: None)
     slow = grade_math(answer, gold)
     assert (quick.correct, quick.extracted, quick.canonical, quick.method, quick.failure) == (
         slow.correct, slow.extracted, slow.canonical, slow.method, slow.failure)

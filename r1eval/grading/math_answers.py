@@ -62,7 +62,7 @@ def grade_math(answer: str, gold: str) -> Grade:
 
     Raises ``DataError`` when the gold answer itself does not parse.
     """
-    quick = _integer_grade(answer, gold)
+    quick = integer_grade(answer, gold)
     if quick is not None:
         return quick
     timeout = _timeout()
@@ -80,7 +80,7 @@ def grade_math(answer: str, gold: str) -> Grade:
     return _verdict(correct, extracted, canonical_form(parsed, extracted), method, gold)
 
 
-def _integer_grade(answer: str, gold: str) -> Grade | None:
+def integer_grade(answer: str, gold: str) -> Grade | None:
     """The grade of a last box holding a plain integer against a plain-integer gold (every
     AIME answer, most of MATH-500's), compared as integers: math-verify reaches the same
     verdict and canonical form through sympy, a hundred times slower. None otherwise."""

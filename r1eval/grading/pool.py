@@ -3,7 +3,9 @@
 math-verify bounds its own work with ``signal.alarm``, which works only in a process's main
 thread, and a single huge integer operation can hold the GIL for minutes. So each answer is
 graded in the main thread of a worker process; a worker that does not answer within
-``timeout_s`` is killed (SIGKILL) and replaced, and the answer fails as ``grader_timeout``.
+``timeout_s`` is killed (SIGKILL) and replaced, and the answer fails as ``grader_timeout``. Answers
+that cannot hang and cost less to grade than to send to a worker (letters, plain integers:
+``r1eval.grading.inline``) are graded in the calling process.
 
 ``grade`` may be called from many threads at once: each call borrows one idle worker.
 ``grade_async`` does the same for coroutines of one event loop, waiting for the worker on the
@@ -31,6 +33,7 @@ from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 from types import TracebackType
 
+from r1eval.grading.inline import inline_grade
 from r1eval.grading.math_answers import grade_math
 from r1eval.types import FailureReason, Grade
 
@@ -89,6 +92,8 @@ class GraderPool:
         """``grader(answer, gold)`` in a worker; failures come back as a failed ``Grade``."""
         if self._closed:
             raise RuntimeError("the grader pool is closed")
+        if (inline := inline_grade(grader, answer, gold)) is not None:
+            return inline
         if self.workers == 0:
             return call_grader(grader, answer, gold)
         worker = self._idle.get()
@@ -106,6 +111,8 @@ class GraderPool:
         running event loop, never blocking it (``workers=0``: grades in a thread)."""
         if self._closed:
             raise RuntimeError("the grader pool is closed")
+        if (inline := inline_grade(grader, answer, gold)) is not None:
+            return inline
         if self.workers == 0:
             return await asyncio.to_thread(call_grader, grader, answer, gold)
         async with self._idle_workers():
