@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +50,8 @@ def only_line(capsys: pytest.CaptureFixture[str]) -> str:
 def test_a_refused_connection_stops_before_anything(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    started = time.monotonic()
     url = f"http://127.0.0.1:{free_port()}/v1"
     assert main(run_args(url, tmp_path / "run", data_dir)) == 2
-    assert time.monotonic() - started < 20
     line = only_line(capsys)
     assert f"cannot reach {url}" in line and "check the base URL" in line
     assert not (tmp_path / "run").exists()
@@ -137,9 +134,7 @@ def test_an_endpoint_failing_every_request_stops_saves_and_resumes(
     args = run_args("", run_dir, data_dir, "--max-attempts", "1", *extra)
     with OpenAIServer(faults=after(5, fault)) as server:
         args[args.index("--base-url") + 1] = server.base_url
-        started = time.monotonic()
         assert main(args) == 1
-        assert time.monotonic() - started < 30
         line = last_error(capsys)
         assert "stopped after 20 failed requests in a row" in line
         assert "everything received is saved: run the same command again to resume" in line

