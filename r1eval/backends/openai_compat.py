@@ -33,10 +33,13 @@ reply, which may echo the API key. Messages keep the server's words, with the ke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
+import functools
 import json
 import logging
 import math
+import ssl
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -166,7 +169,7 @@ class OpenAICompatBackend:
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session_loop = loop
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=_tls_context()),
                 headers=self._headers,
             )
         return self._session
@@ -492,6 +495,18 @@ def _number(text: str | None) -> float | None:
     except ValueError:
         return None
     return None if math.isnan(value) else value
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The system's certificate authorities plus certifi's bundle when installed (as the openai
+    SDK trusts): some Python builds (python.org's on macOS) come with no system store."""
+    context = ssl.create_default_context()
+    with contextlib.suppress(ImportError):
+        import certifi
+
+        context.load_verify_locations(certifi.where())
+    return context
 
 
 def _proxy_for(url: str) -> str | None:
