@@ -69,8 +69,10 @@ def is_run_folder(path: Path) -> bool:
     return (path / MANIFEST).is_file()
 
 
-def load_run(path: str | Path, with_text: bool = False) -> Run:
-    """Read one run folder. ``with_text`` adds the ``text`` and ``reasoning`` columns."""
+def load_run(path: str | Path, with_text: bool = False, samples: bool = True) -> Run:
+    """Read one run folder. ``with_text`` adds the ``text`` and ``reasoning`` columns;
+    ``samples=False`` leaves the samples frame empty and the sample log unread (scores and
+    manifest only: a leaderboard of many large runs)."""
     path = Path(path)
     if not is_run_folder(path):
         raise RunFolderError(f"{path} is not a run folder (no {MANIFEST})")
@@ -81,18 +83,19 @@ def load_run(path: str | Path, with_text: bool = False) -> Run:
     except json.JSONDecodeError as error:
         raise RunFolderError(f"{path}: unreadable run file ({error.msg})") from None
     model = str(manifest["identity"]["endpoint"]["model"])
-    samples = _samples_frame(path, model, with_text)
     scores = _scores_frame(path.name, model, scores_json.get("tasks", {}))
-    return Run(path=path, manifest=manifest, samples=samples, scores=scores)
+    if not samples:
+        return Run(path, manifest, pd.DataFrame(columns=SAMPLE_COLUMNS), scores)
+    return Run(path, manifest, _samples_frame(path, model, with_text), scores)
 
 
-def load_runs(folder: str | Path, with_text: bool = False) -> RunSet:
-    """Every run folder at or below ``folder`` (sorted by path)."""
+def load_runs(folder: str | Path, with_text: bool = False, samples: bool = True) -> RunSet:
+    """Every run folder at or below ``folder`` (sorted by path); options as ``load_run``."""
     folder = Path(folder)
     paths = [folder] if is_run_folder(folder) else sorted(
         p.parent for p in folder.rglob(MANIFEST) if is_run_folder(p.parent)
     )
-    runs = [load_run(p, with_text) for p in paths]
+    runs = [load_run(p, with_text, samples) for p in paths]
     return RunSet(
         runs=runs,
         samples=_concat((r.samples for r in runs), SAMPLE_COLUMNS),

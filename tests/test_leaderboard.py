@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import r1eval
 from r1eval.cli import main
 from r1eval.leaderboard import LONG_COLUMNS
 from r1eval.plan import WorkItem
@@ -117,3 +118,20 @@ def test_cost_column_when_the_run_knew_its_prices(tmp_path: Path, data_dir: Path
     _, rows = read_csv(out)
     # 30 samples x (50 prompt x 0.55 + 100 completion x 2.19) USD per 1M tokens
     assert float(rows[0]["cost_usd"]) == pytest.approx(30 * (50 * 0.55 + 100 * 2.19) / 1e6)
+
+
+def test_the_leaderboard_never_reads_a_sample_log(
+    results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scores and manifests are all it needs: a results folder of many large runs is listed
+    without reading their logs (``load_runs(samples=False)``)."""
+    full = r1eval.load_runs(results)
+
+    def no_log_reading(*args: object) -> None:
+        raise AssertionError("a sample log was read")
+
+    monkeypatch.setattr("r1eval.runs.load_state", no_log_reading)
+    light = r1eval.load_runs(results, samples=False)
+    assert light.samples.empty and list(light.samples.columns) == list(full.samples.columns)
+    assert light.scores.equals(full.scores)
+    assert main(["leaderboard", str(results), "-o", str(tmp_path / "board.csv")]) == 0

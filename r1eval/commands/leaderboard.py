@@ -36,7 +36,7 @@ def collect(folders: list[Path]) -> RunSet:
     for folder in folders:
         if not folder.is_dir():
             raise UsageError(f"{folder} is not a folder")
-        runs += load_runs(folder).runs
+        runs += load_runs(folder, samples=False).runs
     if not runs:
         raise UsageError(f"no run folders found under {', '.join(map(str, folders))}")
     return RunSet(runs=runs, samples=pd.DataFrame(), scores=pd.DataFrame())
