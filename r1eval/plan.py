@@ -5,17 +5,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from r1eval.data import LoadedTask
+from r1eval.gc_pause import no_cyclic_gc
+from r1eval.task import Task
 from r1eval.types import Prompt, Request, Sample, SamplingParams
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkItem:
-    """One response wanted: repeat ``repeat`` of one question of one task."""
+    """One response wanted: repeat ``repeat`` of one question of one task (slots: a plan holds
+    100,000 of them, and each one fewer object for the cyclic garbage collector to scan)."""
 
     task: str
     sample: Sample
@@ -35,18 +38,42 @@ def request_key(
     """A key built from everything that changes the output, and nothing that does not.
 
     The repeat index is part of it, so K samples of one question are K distinct entries and
-    never collapse into one; timeouts, concurrency and retries are not.
+    never collapse into one; timeouts, concurrency and retries are not. The key is the first
+    32 hex digits of the SHA-256 of the identity's canonical JSON (sorted keys, no spaces).
     """
-    identity = {
-        "endpoint": dict(sorted(endpoint.items())),
-        "sampling": dict(_sampling_fields(sampling)),
-        "messages": [dict(m) for m in messages],
-        "task": task,
-        "sample": sample_id,
-        "repeat": repeat,
-    }
-    canonical = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return repeat_keys(endpoint, sampling, messages, task, sample_id)(repeat)
+
+
+def repeat_keys(
+    endpoint: Mapping[str, str],
+    sampling: SamplingParams,
+    messages: Iterable[Mapping[str, str]],
+    task: str,
+    sample_id: str,
+) -> Callable[[int], str]:
+    """``request_key`` of each repeat of one prompt, the canonical JSON built only once.
+
+    Sorted keys put "repeat" between "messages" and "sample", so the canonical JSON is a
+    fixed head, the repeat number and a fixed tail: the head is hashed once and each key
+    only adds its repeat and the tail (serialising the identity of each of 100,000 samples
+    was most of the time of building a plan).
+    """
+    head = _canonical({"endpoint": dict(endpoint), "messages": [dict(m) for m in messages]})
+    tail = _canonical({"sample": sample_id, "sampling": dict(_sampling_fields(sampling)),
+                       "task": task})
+    before_repeat = hashlib.sha256(f'{head[:-1]},"repeat":'.encode())
+    after_repeat = f",{tail[1:]}"
+
+    def key(repeat: int) -> str:
+        digest = before_repeat.copy()
+        digest.update(f"{repeat:d}{after_repeat}".encode())
+        return digest.hexdigest()[:32]
+
+    return key
+
+
+def _canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 @functools.lru_cache(maxsize=16)
@@ -56,6 +83,7 @@ def _sampling_fields(sampling: SamplingParams) -> tuple[tuple[str, Any], ...]:
     return tuple(asdict(sampling).items())
 
 
+@no_cyclic_gc()
 def build_plan(
     loaded: Iterable[LoadedTask],
     samples_per_task: Mapping[str, int],
@@ -67,18 +95,26 @@ def build_plan(
     Repeats whose prompt is the same (every task but GPQA, which shuffles its options per
     repeat) share one ``Prompt`` object, so a plan holds one copy of each question's text.
     """
-    items = []
+    items: list[WorkItem] = []
     for task_data in loaded:
-        task = task_data.task
+        repeats = samples_per_task[task_data.task.name]
         for sample in task_data.samples:
-            previous = None
-            for repeat in range(samples_per_task[task.name]):
-                prompt = task.prompt(sample, repeat)
-                prompt = previous if prompt == previous else prompt
-                previous = prompt
-                key = request_key(endpoint, sampling, prompt.messages, task.name, sample.id, repeat)
-                items.append(WorkItem(task.name, sample, repeat, prompt, key))
+            items += _question_items(task_data.task, sample, repeats, endpoint, sampling)
     return items
+
+
+def _question_items(
+    task: Task, sample: Sample, repeats: int, endpoint: Mapping[str, str], sampling: SamplingParams
+) -> Iterator[WorkItem]:
+    """The repeats of one question: those whose prompt is the same as the one before share
+    that ``Prompt`` object and the canonical JSON of their keys."""
+    shared: tuple[Prompt, Callable[[int], str]] | None = None
+    for repeat in range(repeats):
+        prompt = task.prompt(sample, repeat)
+        if shared is None or prompt != shared[0]:
+            keys = repeat_keys(endpoint, sampling, prompt.messages, task.name, sample.id)
+            shared = (prompt, keys)
+        yield WorkItem(task.name, sample, repeat, shared[0], shared[1](repeat))
 
 
 def group_requests(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+from dataclasses import asdict
+from pathlib import Path
 
-from r1eval.data import LoadedTask
-from r1eval.plan import build_plan, group_requests, request_key
+import pytest
+
+from r1eval.data import LoadedTask, load_task
+from r1eval.plan import WorkItem, build_plan, group_requests, request_key
 from r1eval.registry import resolve
 from r1eval.types import Sample, SamplingParams
 
@@ -67,3 +73,40 @@ def test_keys_are_stable_and_repeats_share_their_prompt() -> None:
     assert items[0].prompt is items[1].prompt is items[2].prompt  # one copy of the text
     gpqa = [item.prompt for item in items[3:]]  # shuffled per repeat: shared when equal
     assert all((one is then) == (one == then) for one, then in itertools.pairwise(gpqa))
+
+
+def _key_from_canonical_json(endpoint: dict[str, str], sampling: SamplingParams,
+                             item: WorkItem) -> str:
+    """The key as the first version of r1eval built it: the SHA-256 of the canonical JSON of
+    the whole identity, serialised anew for each sample."""
+    identity = {
+        "endpoint": dict(sorted(endpoint.items())),
+        "sampling": asdict(sampling),
+        "messages": [dict(m) for m in item.prompt.messages],
+        "task": item.task,
+        "sample": item.sample.id,
+        "repeat": item.repeat,
+    }
+    canonical = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+@pytest.mark.data
+def test_plan_keys_of_real_tasks_are_those_of_the_canonical_json(data_dir: Path) -> None:
+    """The plan builds each key around the repeat number, from JSON serialised once per
+    prompt: every key of the four tasks (GPQA's messages differ per repeat) must be the one
+    the whole identity's canonical JSON gives, so runs of earlier versions resume."""
+    endpoint = {"model": "org/Model-ü", "base_url": "http://x/v1", "api": "chat"}
+    sampling = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=32768, stop=("</s>",))
+    tasks = resolve(["aime24", "math500", "gpqa_diamond", "mmlu"])
+    loaded = [load_task(task, data_dir, limit=40) for task in tasks]
+    items = build_plan(loaded, {task.name: 4 for task in tasks}, endpoint, sampling)
+    assert len(items) == sum(len(t.samples) for t in loaded) * 4
+    for item in items:
+        expected = _key_from_canonical_json(endpoint, sampling, item)
+        assert item.key == expected, (item.task, item.sample.id, item.repeat)
+        assert request_key(endpoint, sampling, item.prompt.messages, item.task, item.sample.id,
+                           item.repeat) == expected
+    gpqa = [item for item in items if item.task == "gpqa_diamond"]
+    shown = {json.dumps(item.prompt.messages) for item in gpqa}
+    assert len(shown) > len({item.sample.id for item in gpqa})  # prompts differ per repeat
