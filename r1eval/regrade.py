@@ -11,6 +11,7 @@ order of the questions). ``run.json`` records each regrade: when, which graders,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
@@ -104,6 +105,8 @@ def regrade_run(
     with RunFolder(path) as folder:
         manifest = folder.read_manifest() or {}
         state = folder.state()
+        if dry_run:  # rescored on a copy: the folder's state must stay what its log says
+            state = dataclasses.replace(state, grades=dict(state.grades))
         tasks = _tasks(state, manifest, task_dir)
         records = read_completions(path, set(state.completions))
         grades = _grade_all(records, {n: t.grader for n, t in tasks.items()}, workers, timeout_s)
@@ -111,9 +114,10 @@ def regrade_run(
         old_scores = _old_scores(path)
         for item, new in zip(items_from_log(state, list(grades)), regraded, strict=True):
             record = {**grade_record(item, new.after), "regraded": True}
-            state.grades[new.key] = record
-            if not dry_run:
-                folder.append(record)
+            if dry_run:
+                state.grades[new.key] = record
+            else:
+                folder.append(record)  # the folder's state follows its log
         scores = _rescore(state, tasks, regraded, old_scores, path, manifest)
         graders = {name: _grader_name(t.grader) for name, t in tasks.items()}
         if not dry_run:

@@ -7,6 +7,10 @@ Layout::
                              "completion" (a response), "error" (a request that failed for
                              good this time), "grade" (how a completion was judged)
     <run-dir>/scores.json    per-task scores, rewritten atomically at the end of each run
+    <run-dir>/samples.state.jsonl
+                             a snapshot of what the log says (``LogState``), written
+                             atomically when a process closes the folder: a cache, never
+                             the truth (see ``load_state``)
     <run-dir>/.lock          held while a process works in the folder
 
 The log is only ever appended to, one flushed line per record, so a crash loses at most the
@@ -18,19 +22,21 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
+import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from r1eval.errors import RunFolderError
+from r1eval.gc_pause import no_cyclic_gc
 
 MANIFEST = "run.json"
 LOG = "samples.jsonl"
+SNAPSHOT = "samples.state.jsonl"
 SCORES = "scores.json"
 LOCK = ".lock"
 
@@ -53,11 +59,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def read_log(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of a sample log, skipping a torn (unterminated, unparsable) last line."""
+def read_log(path: Path, start: int = 0) -> Iterator[dict[str, Any]]:
+    """The records of a sample log (from byte ``start``, the start of a line), skipping a torn
+    (unterminated, unparsable) last line."""
     if not path.exists():
         return
     with path.open("rb") as handle:
+        handle.seek(start)
         for line in handle:
             if not line.endswith(b"\n"):
                 return  # torn last line: the writer died before finishing it
@@ -109,24 +117,112 @@ def read_completions(run_dir: Path, keys: set[str]) -> dict[str, dict[str, Any]]
 
 
 def load_state(run_dir: Path) -> LogState:
-    state = LogState()
-    with _no_cyclic_gc():
-        for record in read_log(run_dir / LOG):
+    """What the log of ``run_dir`` says: from its snapshot and the records appended since, when
+    the snapshot matches the log, else from the whole log (the same state either way)."""
+    return _load_state(run_dir)[0]
+
+
+def _load_state(run_dir: Path) -> tuple[LogState, bool]:
+    """The state, and whether the snapshot on disk already holds all of it."""
+    with no_cyclic_gc():
+        snapshot = read_snapshot(run_dir)
+        state, start = snapshot or (LogState(), 0)
+        appended = False
+        for record in read_log(run_dir / LOG, start):
             state.add(record)
-    return state
+            appended = True
+    return state, snapshot is not None and not appended
 
 
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Reading a log makes hundreds of thousands of dicts and no reference cycles: the cyclic
-    collector would scan them again and again (a third of the time of reading a big log)."""
-    enabled = gc.isenabled()
-    gc.disable()
+# The snapshot: JSON lines. A header naming the log prefix it covers (its size and a digest of
+# its first and last 64 KiB); then ``["completions" | "grades" | "errors", {key: record}]``
+# lines in the state's order, at most ``_SNAPSHOT_CHUNK`` records a line (writing it never
+# holds a second copy of the state in memory); then ``["end", {section: count}]``.
+_SNAPSHOT_FORMAT = 1
+_SNAPSHOT_CHUNK = 10_000
+_SECTIONS = ("completions", "grades", "errors")
+_CHECKED_BYTES = 1 << 16
+
+
+def write_snapshot(run_dir: Path, state: LogState, log_size: int) -> None:
+    """Record ``state`` as what the first ``log_size`` bytes of the log say (atomically)."""
+    path = run_dir / SNAPSHOT
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+        with tmp.open("wb") as out:
+            out.write(_json_line(_snapshot_header(run_dir / LOG, log_size)))
+            for section in _SECTIONS:
+                records = list(getattr(state, section).items())
+                for start in range(0, len(records), _SNAPSHOT_CHUNK):
+                    out.write(_json_line([section, dict(records[start : start + _SNAPSHOT_CHUNK])]))
+            out.write(_json_line(["end", _counts(state)]))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_snapshot(run_dir: Path) -> tuple[LogState, int] | None:
+    """The state the snapshot records and the log offset up to which it holds, or None when
+    it is missing, unreadable, of another format or not of this log's current content."""
+    try:
+        with (run_dir / SNAPSHOT).open("rb") as lines:
+            header = json.loads(next(lines, b"null"))
+            if not isinstance(header, dict) or not isinstance(header.get("log_size"), int):
+                return None
+            if header != _snapshot_header(run_dir / LOG, header["log_size"]):
+                return None
+            state = _snapshot_state(lines)
+    except (OSError, ValueError, TypeError, RecursionError):  # not JSON, or not of this shape
+        return None
+    return None if state is None else (state, header["log_size"])
+
+
+def _snapshot_state(lines: Iterable[bytes]) -> LogState | None:
+    """The state from the snapshot's record lines; None unless they are whole and well-formed."""
+    state = LogState()
+    for line in lines:
+        section, records = json.loads(line)
+        if section == "end":
+            return state if records == _counts(state) else None
+        if section not in _SECTIONS or not isinstance(records, dict):
+            return None
+        getattr(state, section).update(records)
+    return None  # cut short: no end line
+
+
+def _counts(state: LogState) -> dict[str, int]:
+    return {section: len(getattr(state, section)) for section in _SECTIONS}
+
+
+def _snapshot_header(log: Path, size: int) -> dict[str, Any]:
+    """What identifies the first ``size`` bytes of the log (and what the state leaves out)."""
+    return {
+        "format": _SNAPSHOT_FORMAT,
+        "kept_out": [list(BULKY_FIELDS), list(ITEM_FIELDS)],
+        "log_size": size,
+        "log_digest": _log_digest(log, size),
+    }
+
+
+def _log_digest(log: Path, size: int) -> str | None:
+    """SHA-256 of the first and the last 64 KiB of the first ``size`` bytes of the log: a
+    log cut short, rewritten or replaced no longer matches (an edit inside an append-only log
+    is not looked for). None when the log is shorter than ``size``."""
+    digest = hashlib.sha256(b"%d:" % size)
+    with contextlib.suppress(FileNotFoundError), log.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size < size:
+            return None
+        digest.update(handle.read(min(size, _CHECKED_BYTES)))
+        tail = max(0, size - _CHECKED_BYTES)
+        handle.seek(tail)
+        digest.update(handle.read(size - tail))
+        return digest.hexdigest()
+    return None if size else digest.hexdigest()
+
+
+def _json_line(data: Any) -> bytes:
+    return _json_bytes(data, separators=(",", ":")) + b"\n"
 
 
 def _end_of_last_line(handle: IO[bytes], size: int, chunk: int = 1 << 16) -> int:
@@ -149,7 +245,9 @@ class RunFolder:
         self.path = path
         self._lock: IO[str] | None = None
         self._log: IO[bytes] | None = None
+        self._log_end = 0  # offset past the last record known to be whole in the log
         self._state: LogState | None = None
+        self._snapshot_current = False  # the snapshot on disk holds all of ``_state``
 
     def __enter__(self) -> RunFolder:
         try:
@@ -179,6 +277,7 @@ class RunFolder:
         if self._log is not None:
             self._log.flush()
             os.fsync(self._log.fileno())
+            self._save_snapshot(self._log)
             self._log.close()
         if self._lock is not None:
             self._lock.close()
@@ -189,21 +288,36 @@ class RunFolder:
         end = _end_of_last_line(handle, size)
         if end != size:  # cut a torn last line so the next record starts on its own line
             handle.truncate(end)
+        self._log_end = end
         return handle
+
+    def _save_snapshot(self, log: IO[bytes]) -> None:
+        """Snapshot the state for the next process, unless the snapshot already holds it or
+        the log holds more than the state (an append that failed half-way). Failing to write
+        it costs the next process a full read of the log, never this run."""
+        if self._state is None or self._snapshot_current:
+            return
+        if os.fstat(log.fileno()).st_size != self._log_end:
+            return
+        with contextlib.suppress(OSError):
+            write_snapshot(self.path, self._state, self._log_end)
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record and flush it to the OS at once."""
         assert self._log is not None, "RunFolder used outside its context"
-        self._log.write(_json_bytes(record, separators=(",", ":")) + b"\n")
+        line = _json_line(record)
+        self._snapshot_current = False
+        self._log.write(line)
         self._log.flush()
         if self._state is not None:
             self._state.add(record)
+        self._log_end += len(line)  # last: an append cut short leaves the log ahead
 
     def state(self) -> LogState:
         """What the log says: read once, then kept current by ``append`` (so the end of a run
         does not read the whole log again)."""
         if self._state is None:
-            self._state = load_state(self.path)
+            self._state, self._snapshot_current = _load_state(self.path)
         return self._state
 
     def read_manifest(self) -> dict[str, Any] | None:

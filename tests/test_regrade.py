@@ -11,7 +11,7 @@ import pytest
 import r1eval
 from r1eval.audit import independent_check
 from r1eval.cli import main
-from r1eval.store import LOG, read_log
+from r1eval.store import LOG, SNAPSHOT, LogState, load_state, read_log
 
 from runs_for_tests import answer, build_run
 
@@ -128,12 +128,17 @@ def test_regrade_with_the_same_grader_changes_nothing(
 def test_dry_run_writes_nothing(
     run_dir: Path, strict_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (run_dir / SNAPSHOT).unlink()  # the state is read from the log (and snapshotted again)
     files = {name: (run_dir / name).read_bytes() for name in (LOG, "scores.json", "run.json")}
     assert regrade(run_dir, "--task-dir", str(strict_dir), "--dry-run") == 0
     captured = capsys.readouterr()
     assert "| 75.0            | 37.5" in captured.out  # pass@1 before and after
     assert "nothing written" in captured.err
     assert {name: (run_dir / name).read_bytes() for name in files} == files
+    logged = LogState()
+    for record in read_log(run_dir / LOG):
+        logged.add(record)
+    assert load_state(run_dir).grades == logged.grades  # the dry run's grades stayed in memory
 
 
 def test_audit_lists_where_math_verify_and_the_plain_check_disagree(
