@@ -3,6 +3,7 @@ time, and one that cannot be read fails with no answer and the reason on its gra
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 from collections import Counter
@@ -32,7 +33,13 @@ MANY_BOXES = " ".join(f"\\boxed{{{n}}}" for n in range(5_000))
 
 @pytest.fixture()
 def quick_math_verify(monkeypatch: pytest.MonkeyPatch) -> None:
-    """math-verify's own per-step timeout at 1 s instead of 5, to keep the tests short."""
+    """math-verify's own per-step timeout at 1 s instead of 5, to keep the tests short.
+
+    Garbage left by earlier tests is collected first: an alarm that goes off while the
+    collector runs a callback (asyncio's WeakSet of tasks) is swallowed by Python, and the
+    parse runs on. In a run, the grading worker's wall-clock kill covers that case
+    (``test_grader_pool``)."""
+    gc.collect()
     monkeypatch.setattr(math_answers, "TIMEOUT_S", 1)
 
 
