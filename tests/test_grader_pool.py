@@ -87,6 +87,7 @@ def test_concurrent_jobs_from_many_threads(pool: GraderPool) -> None:
 def test_close_stops_every_worker() -> None:
     before = child_pids()
     pool = GraderPool(workers=3, timeout_s=5.0)
+    pool.start()
     assert len(child_pids() - before) == 3
     assert pool.grade(exact, "a", "a").correct
     pool.close()
@@ -146,3 +147,14 @@ def test_a_cancelled_grade_replaces_its_worker(pool: GraderPool) -> None:
 def test_inline_mode_grades_coroutines_in_a_thread() -> None:
     with GraderPool(workers=0) as pool:
         assert asyncio.run(pool.grade_async(grade_math, "\\boxed{2}", "2")).correct
+
+
+def test_workers_start_only_when_an_answer_needs_one() -> None:
+    before = child_pids()
+    with GraderPool(workers=2) as pool:
+        assert child_pids() == before  # nothing to grade yet: no process
+        assert pool.grade(grade_math, "\\boxed{7}", "7").correct  # graded inline
+        assert child_pids() == before
+        assert pool.grade(exact, "1", "1").correct  # a worker is needed: both start
+        assert len(child_pids() - before) == 2
+    assert child_pids() <= before

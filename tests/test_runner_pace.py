@@ -73,3 +73,22 @@ class FullDisk(RunFolder):
 def test_a_grader_that_fails_stops_the_run_instead_of_blocking_it(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="No space left"):
         run(tmp_path, FullDisk)
+
+
+class NoWorkers(GraderPool):
+    """A pool that must not start worker processes."""
+
+    def start(self) -> None:
+        raise AssertionError("grading workers started with nothing to grade")
+
+
+def test_a_finished_run_reopened_starts_no_grading_worker(tmp_path: Path) -> None:
+    run(tmp_path)
+    config = RunConfig(model="m", base_url="http://127.0.0.1:9/v1", tasks="aime24", samples=4,
+                       data_dir=tmp_path / "data")
+    items = prepare(config, {}, key_explicit=False).items
+    with RunFolder(tmp_path / "run") as folder, NoWorkers(workers=2) as pool:
+        runner = Runner(folder, Instant(), pool, {"aime24": slow_grader}, SamplingParams(),
+                        Progress())
+        asyncio.run(runner.run(items))
+    assert sum(record["type"] == "completion" for record in read_log(tmp_path / "run" / LOG)) == 32

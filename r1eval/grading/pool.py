@@ -65,6 +65,8 @@ class GraderPool:
 
     ``workers=0`` grades inline in the calling thread: no process, no wall-clock limit, and
     math-verify's own timeouts are off unless the calling thread is the main thread.
+    The worker processes start at ``start()``, or when the first answer needs one: a pool
+    with nothing to grade (a finished run reopened; letters only) costs no process.
     ``close()`` must be called after the last ``grade()`` has returned.
     """
 
@@ -85,6 +87,15 @@ class GraderPool:
         self._lock = threading.Lock()
         self._closed = False
         self._free: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._started = False
+
+    def start(self) -> None:
+        """Start the worker processes now (they take about a second to import math-verify),
+        rather than when the first answer needs one."""
+        with self._lock:
+            if self._started or self._closed:
+                return
+            self._started = True
         for _ in range(self.workers):
             self._idle.put(self._start_worker())
 
@@ -96,6 +107,7 @@ class GraderPool:
             return inline
         if self.workers == 0:
             return call_grader(grader, answer, gold)
+        self.start()
         worker = self._idle.get()
         try:
             grade = worker.run(grader, answer, gold, self.timeout_s)
@@ -115,6 +127,7 @@ class GraderPool:
             return inline
         if self.workers == 0:
             return await asyncio.to_thread(call_grader, grader, answer, gold)
+        self.start()
         async with self._idle_workers():
             worker = self._idle.get_nowait()
             try:
