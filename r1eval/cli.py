@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from r1eval import __version__
-from r1eval.commands import COMMANDS
+from r1eval.commands import COMMANDS, load
 from r1eval.errors import R1EvalError
 
 
@@ -22,7 +22,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"r1eval: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; only ``chosen``'s module is imported and given its flags."""
     parser = _Parser(
         prog="r1eval",
         description="Evaluate reasoning models on AIME 2024, MATH-500, GPQA Diamond and MMLU, "
@@ -30,15 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"r1eval {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for command in COMMANDS:
-        sub = commands.add_parser(command.NAME, help=command.HELP, description=command.HELP)
-        command.configure(sub)
-        sub.set_defaults(handler=command.main)
+    for name, summary in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        if name == chosen:
+            command = load(name)
+            command.configure(sub)
+            sub.set_defaults(handler=command.main)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(chosen).parse_args(argv)
     try:
         code: int = args.handler(args)
     except R1EvalError as error:

@@ -1,43 +1,42 @@
-"""The subcommands of ``r1eval``: one module each, with ``NAME``, ``HELP``, ``configure`` and
-``main``. ``cli.py`` builds the parser from ``COMMANDS``; add a module here to add a command."""
+"""The subcommands of ``r1eval``: one module each (``-`` in a name is ``_`` in its module),
+with ``configure(parser)`` and ``main(args)``; ``COMMANDS`` names them with their one-line help.
+``cli.py`` imports only the module of the command being run: importing them all would cost every
+command pandas, matplotlib and sympy (about half a second). Add a module and a line here to add
+a command."""
 
 from __future__ import annotations
 
 import argparse
-from types import ModuleType
+import importlib
 from typing import Protocol, cast
 
-from r1eval.commands import (
-    compare,
-    estimate,
-    export_lm_eval,
-    grade,
-    leaderboard,
-    power,
-    regrade,
-    regress,
-    report,
-    run,
-    tasks,
-)
+COMMANDS: dict[str, str] = {
+    "run": "evaluate a model on one or more tasks",
+    "estimate": "estimate requests, tokens and cost of a run before sending anything "
+    "(run --dry-run)",
+    "tasks": "list the available tasks with version, question count and data source",
+    "leaderboard": "write a leaderboard CSV (one row per run and task, with provenance)",
+    "report": "write a self-contained HTML report of a run (scores and every sample)",
+    "regress": "compare a candidate run with its base run question by question (a CI gate)",
+    "power": "samples per question needed to detect a drop of a given size (plans regress)",
+    "compare": "compare runs with their models' reported scores: reproduced, below, above or "
+    "inconclusive",
+    "grade": "grade and score a JSONL file of existing responses as a run folder",
+    "regrade": "re-grade a run's stored responses with the current graders (no new generation)",
+    "export-lm-eval": "write r1eval's tasks as lm-eval task configs (same prompts, r1eval's "
+    "graders)",
+}
 
 
 class Command(Protocol):
-    NAME: str
-    HELP: str
-
     def configure(self, parser: argparse.ArgumentParser) -> None: ...
 
     def main(self, args: argparse.Namespace) -> int: ...
 
 
-def _commands(*modules: ModuleType) -> list[Command]:
-    return [cast(Command, module) for module in modules]
+def load(name: str) -> Command:
+    """The module of command ``name`` (one of ``COMMANDS``)."""
+    return cast(Command, importlib.import_module(f"r1eval.commands.{name.replace('-', '_')}"))
 
 
-COMMANDS: list[Command] = _commands(
-    run, estimate, tasks, leaderboard, report, regress, power, compare, grade, regrade,
-    export_lm_eval,
-)
-
-__all__ = ["COMMANDS", "Command"]
+__all__ = ["COMMANDS", "Command", "load"]

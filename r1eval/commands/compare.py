@@ -13,10 +13,6 @@ from r1eval.reported import Reported, benchmark_name, load_reported
 from r1eval.runs import Run, load_runs
 from r1eval.table import markdown_table
 
-NAME = "compare"
-HELP = ("compare runs with their models' reported scores: reproduced, below, above or "
-        "inconclusive")
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", type=Path, metavar="RUN",

@@ -6,9 +6,6 @@ import argparse
 
 from r1eval.commands import run
 
-NAME = "estimate"
-HELP = "estimate requests, tokens and cost of a run before sending anything (run --dry-run)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     run.configure(parser)

@@ -14,9 +14,6 @@ from r1eval.lm_eval_export import export_lm_eval, task_name
 from r1eval.registry import available_tasks, resolve
 from r1eval.types import SamplingParams
 
-NAME = "export-lm-eval"
-HELP = "write r1eval's tasks as lm-eval task configs (same prompts, r1eval's graders)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=Path, help="folder for the task configs and data files")

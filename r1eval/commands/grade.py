@@ -26,9 +26,6 @@ from r1eval.plan import WorkItem, group_requests, request_key
 from r1eval.store import load_state
 from r1eval.table import scores_table
 
-NAME = "grade"
-HELP = "grade and score a JSONL file of existing responses as a run folder"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="the task the responses answer")

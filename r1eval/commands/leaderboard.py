@@ -13,9 +13,6 @@ from r1eval.leaderboard import long_table, wide_table, with_reported
 from r1eval.reported import load_reported
 from r1eval.runs import RunSet, load_runs
 
-NAME = "leaderboard"
-HELP = "write a leaderboard CSV (one row per run and task, with provenance)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folders", nargs="*", type=Path, default=[Path("results")],

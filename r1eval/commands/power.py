@@ -19,9 +19,6 @@ from r1eval.regress import pair_task, question_records
 from r1eval.runs import Run, load_run
 from r1eval.table import markdown_table
 
-NAME = "power"
-HELP = "samples per question needed to detect a drop of a given size (plans regress)"
-
 SHOWN_SAMPLES = (1, 2, 4, 8, 16, 32, 64)
 
 

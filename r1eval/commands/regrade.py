@@ -10,9 +10,6 @@ from r1eval.audit import Disagreement, audit
 from r1eval.regrade import Regraded, RegradeResult, regrade_run
 from r1eval.table import markdown_table, percent
 
-NAME = "regrade"
-HELP = "re-grade a run's stored responses with the current graders (no new generation)"
-
 MATH_VERIFY_GRADER = "r1eval.grading.math_answers.grade_math"
 _SHOWN_CHARS = 40
 

@@ -15,9 +15,6 @@ from r1eval.registry import available_tasks
 from r1eval.regress import Settings, compare_runs, render_markdown
 from r1eval.runs import load_run
 
-NAME = "regress"
-HELP = "compare a candidate run with its base run question by question (a CI gate)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", required=True, type=Path, metavar="RUN",

@@ -9,9 +9,6 @@ from pathlib import Path
 from r1eval.report import render
 from r1eval.runs import load_run
 
-NAME = "report"
-HELP = "write a self-contained HTML report of a run (scores and every sample)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, metavar="RUN", help="a run folder")

@@ -8,16 +8,12 @@ import sys
 from pathlib import Path
 
 from r1eval.config import build_config
-from r1eval.estimate import estimate, total_cost
 from r1eval.evaluate import PreparedRun, execute, prepare
 from r1eval.prices import price_for
-from r1eval.runs import load_runs
 from r1eval.schedule import LongestFirst
 from r1eval.table import markdown_table, scores_table
 
 NOT_CONFIG = ("command", "config", "handler", "dry_run", "history")
-NAME = "run"
-HELP = "evaluate a model on one or more tasks"
 
 
 def configure(run: argparse.ArgumentParser) -> None:
@@ -88,6 +84,9 @@ def _range(values: tuple[float, float, float] | None, form: str, ceiling: bool) 
 
 def estimate_table(prepared: PreparedRun, history_dir: Path) -> str:
     """The dry run's table: requests, tokens and cost per task, with ranges and their basis."""
+    from r1eval.estimate import estimate, total_cost  # pandas: only for a dry run
+    from r1eval.runs import load_runs
+
     config = prepared.config
     price = price_for(config.model, config.prices, config.price_in, config.price_out)
     history = None

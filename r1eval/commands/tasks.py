@@ -8,9 +8,6 @@ from pathlib import Path
 from r1eval.registry import available_tasks
 from r1eval.table import markdown_table
 
-NAME = "tasks"
-HELP = "list the available tasks with version, question count and data source"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task-dir", dest="task_dir", type=Path)
