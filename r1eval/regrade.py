@@ -32,9 +32,9 @@ from r1eval.provenance import git_revision
 from r1eval.records import completion_from_record, grade_record
 from r1eval.registry import resolve
 from r1eval.response import Grader, grade_completion
-from r1eval.runs import is_run_folder, verdict
+from r1eval.runs import verdict
 from r1eval.scoring import add_costs, score_task, tally
-from r1eval.store import SCORES, LogState, RunFolder, read_completions
+from r1eval.store import SCORES, LogState, RunFolder, is_run_folder, read_completions
 from r1eval.task import Task
 from r1eval.types import Grade, Prompt, Sample
 

@@ -17,7 +17,14 @@ import pandas as pd
 
 from r1eval.errors import RunFolderError
 from r1eval.records import sample_tokens
-from r1eval.store import MANIFEST, SCORES, load_state, read_completions
+from r1eval.store import (
+    MANIFEST,
+    SCORES,
+    is_run_folder,
+    load_state,
+    read_completions,
+    run_folders,
+)
 
 SAMPLE_COLUMNS = [
     "run", "model", "task", "sample_id", "repeat", "key", "verdict", "correct", "extracted",
@@ -65,10 +72,6 @@ class RunSet:
     scores: pd.DataFrame
 
 
-def is_run_folder(path: Path) -> bool:
-    return (path / MANIFEST).is_file()
-
-
 def load_run(path: str | Path, with_text: bool = False, samples: bool = True) -> Run:
     """Read one run folder. ``with_text`` adds the ``text`` and ``reasoning`` columns;
     ``samples=False`` leaves the samples frame empty and the sample log unread (scores and
@@ -92,10 +95,7 @@ def load_run(path: str | Path, with_text: bool = False, samples: bool = True) ->
 def load_runs(folder: str | Path, with_text: bool = False, samples: bool = True) -> RunSet:
     """Every run folder at or below ``folder`` (sorted by path); options as ``load_run``."""
     folder = Path(folder)
-    paths = [folder] if is_run_folder(folder) else sorted(
-        p.parent for p in folder.rglob(MANIFEST) if is_run_folder(p.parent)
-    )
-    runs = [load_run(p, with_text, samples) for p in paths]
+    runs = [load_run(p, with_text, samples) for p in run_folders(folder)]
     return RunSet(
         runs=runs,
         samples=_concat((r.samples for r in runs), SAMPLE_COLUMNS),

@@ -15,18 +15,17 @@ plan's order too, so the order is deterministic.
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import pandas as pd
-
-from r1eval.errors import RunFolderError
 from r1eval.plan import WorkItem
-from r1eval.runs import load_runs
+from r1eval.store import MANIFEST, load_state, run_folders
 
 __all__ = ["LongestFirst", "QuestionKey", "expected_seconds", "order_groups"]
 
@@ -71,29 +70,32 @@ def expected_seconds(folders: Iterable[Path], model: str) -> dict[QuestionKey, f
 
     Runs of ``model`` are preferred: a task that ``model`` has never run takes the runs of
     other models (a question that is long for one model is long for most). Missing folders
-    are skipped; history that cannot be read is ignored with a warning, never fatal.
+    are skipped; history that cannot be read is ignored with a warning, never fatal. Only the
+    runs' log states are read (their snapshots, for runs of this version), no sample text.
     """
-    frames = [frame for folder in folders if not (frame := _latencies(folder)).empty]
-    if not frames:
-        return {}
-    samples = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    own = samples["model"] == model
-    chosen = samples[own | ~samples["task"].isin(set(samples.loc[own, "task"]))]
-    means = chosen.groupby(["task", "sample_id"], as_index=False)["latency_s"].mean()
-    return {
-        (str(task), str(sample)): float(seconds)
-        for task, sample, seconds in means.itertuples(index=False)
-    }
+    own: dict[QuestionKey, list[float]] = defaultdict(list)
+    others: dict[QuestionKey, list[float]] = defaultdict(list)
+    for folder in folders:
+        for run_dir in run_folders(folder) if folder.is_dir() else ():
+            found = _latencies(run_dir)
+            if found is not None:
+                latencies = own if found[0] == model else others
+                for question, seconds in found[1]:
+                    latencies[question].append(seconds)
+    own_tasks = {task for task, _ in own}
+    chosen = {q: s for q, s in others.items() if q[0] not in own_tasks} | own
+    return {question: statistics.fmean(seconds) for question, seconds in chosen.items()}
 
 
-def _latencies(folder: Path) -> pd.DataFrame:
-    """model, task, sample_id and latency_s of every answered sample of the runs in ``folder``."""
-    columns = ["model", "task", "sample_id", "latency_s"]
-    if not folder.is_dir():
-        return pd.DataFrame(columns=columns)
+def _latencies(run_dir: Path) -> tuple[str, list[tuple[QuestionKey, float]]] | None:
+    """The model of one run and the latency of each of its answered samples; None (with a
+    warning) when the run cannot be read."""
     try:
-        samples = load_runs(folder).samples
-    except RunFolderError as error:
-        log.warning("ignoring the history in %s: %s", folder, error)
-        return pd.DataFrame(columns=columns)
-    return samples.loc[samples["latency_s"].notna(), columns]
+        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+        model = str(manifest["identity"]["endpoint"]["model"])
+        completions = load_state(run_dir).completions.values()
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("ignoring the history in %s: %s", run_dir, error)
+        return None
+    return model, [((c["task"], c["sample_id"]), float(c["latency_s"])) for c in completions
+                   if c.get("latency_s") is not None]

@@ -116,6 +116,17 @@ def read_completions(run_dir: Path, keys: set[str]) -> dict[str, dict[str, Any]]
     return found
 
 
+def is_run_folder(path: Path) -> bool:
+    return (path / MANIFEST).is_file()
+
+
+def run_folders(folder: Path) -> list[Path]:
+    """``folder`` if it is a run folder, else every run folder below it (sorted by path)."""
+    if is_run_folder(folder):
+        return [folder]
+    return sorted(p.parent for p in folder.rglob(MANIFEST) if is_run_folder(p.parent))
+
+
 def load_state(run_dir: Path) -> LogState:
     """What the log of ``run_dir`` says: from its snapshot and the records appended since, when
     the snapshot matches the log, else from the whole log (the same state either way)."""
