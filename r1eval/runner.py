@@ -65,8 +65,6 @@ class Runner:
             for completion in state.completions.values():
                 self.budget.charge(Usage(**completion.get("usage") or {}))
         self._unsent = len(pending)
-        if pending or ungraded:
-            self.pool.start()  # ready when the first answer needing a worker arrives
         self._to_grade = asyncio.Queue(maxsize=self.max_ungraded)
         queue: asyncio.Queue[RequestGroup] = asyncio.Queue()
         groups = group_requests(pending, self.sampling)
