@@ -1,0 +1,280 @@
+"""Requests per second and CPU per request: the raw client, r1eval, lm-eval, side by side.
+
+    python bench/throughput.py            # 500 MATH-500 questions x 10 = 5,000 requests each
+    python bench/throughput.py --integer-answers --repeats 16   # 311 x 16: grading nearly free
+    python bench/throughput.py --smoke    # a few hundred requests, for the test suite
+
+Against the same instant server (``sim_server.py``, its own process, loopback), each contender
+runs in a fresh process and sends the same MATH-500 prompts with the same sampling:
+
+- A: a minimal loop on ``openai.AsyncOpenAI`` over its aiohttp transport: the client's limit;
+- B: ``r1eval`` end to end (plan, requests, the log on disk, grading in worker processes,
+  scores). The server answers one choice per request, as llama.cpp does, so r1eval too sends one
+  request per sample: the same number of requests as A and C;
+- B (n): r1eval as it runs against vLLM: the K repeats of a question in one request (``n=K``);
+- C: lm-eval's ``local-chat-completions`` on r1eval's own export of the same prompts (graded by
+  r1eval's grader in lm-eval's main thread), at the best ``num_concurrent`` of a short sweep.
+
+Printed: requests/s, samples/s and CPU seconds per 1,000 requests of each (the client's own
+process and its children, never the server's), and the ratios B/A and B/C.
+
+With every MATH-500 question, about 4 answers in 10 need sympy (math-verify), some 4 ms of CPU
+each, for B and C alike: that is most of the work on a small machine. ``--integer-answers``
+keeps the questions whose answer is a plain integer, compared without sympy: what is left is
+each harness's own cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from r1eval.config import R1_SAMPLING
+
+from common import (
+    MODEL,
+    Measurement,
+    Server,
+    add_common_arguments,
+    data_dir,
+    math500_records,
+    math_prompt,
+    measured,
+    print_report,
+    ratio,
+    report_to_parent,
+    run_child,
+    sim_server,
+)
+
+HERE = "throughput.py"
+
+
+# --- the contenders, each run in its own process ----------------------------------------------
+
+
+async def sdk_loop(base_url: str, prompts: list[str], concurrency: int) -> int:
+    """A: ``concurrency`` tasks sending the prompts through the official client; no retries."""
+    import httpx2
+    import openai
+
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    client = openai.AsyncOpenAI(api_key="EMPTY", base_url=base_url, max_retries=0,
+                                http_client=openai.DefaultAioHttpClient(limits=limits))
+    todo, received = iter(prompts), 0
+
+    async def worker() -> None:
+        nonlocal received
+        for prompt in todo:
+            response = await client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": prompt}],
+                temperature=R1_SAMPLING.temperature, top_p=R1_SAMPLING.top_p,
+                max_tokens=R1_SAMPLING.max_tokens,
+            )
+            received += len(response.choices[0].message.content or "") > 0
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await client.close()
+    return received
+
+
+def child_sdk(args: argparse.Namespace) -> dict[str, Any]:
+    records = math500_records(args.data_dir)[: args.questions]
+    prompts = [math_prompt(r) for r in records for _ in range(args.repeats)]
+    result: dict[str, Any] = {}
+    with measured(result):
+        result["samples"] = asyncio.run(sdk_loop(args.base_url, prompts, args.concurrency))
+    return result
+
+
+def child_r1eval(args: argparse.Namespace) -> dict[str, Any]:
+    from r1eval.config import RunConfig
+    from r1eval.evaluate import execute, prepare
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = RunConfig(
+            model=MODEL, base_url=args.base_url, tasks=["math500"], limit=args.questions,
+            samples=args.repeats, protocol="r1", data_dir=args.data_dir,
+            run_dir=Path(tmp) / "run", concurrency=args.concurrency,
+        )
+        prepared = prepare(config, {}, key_explicit=False)
+        result: dict[str, Any] = {}
+        with measured(result):
+            scores = execute(prepared)
+    result["samples"] = scores["tasks"]["math500"]["n_samples"]
+    return result
+
+
+def child_lm_eval(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ.update(HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    from lm_eval import simple_evaluate  # type: ignore[import-untyped]
+    from lm_eval.tasks import TaskManager  # type: ignore[import-untyped]
+
+    from r1eval.data import load_task
+    from r1eval.lm_eval_export import export_lm_eval, task_name
+    from r1eval.registry import resolve
+
+    loaded = [load_task(resolve(["math500"])[0], args.data_dir, args.questions)]
+    with tempfile.TemporaryDirectory() as out:
+        export_lm_eval(Path(out), loaded, {"math500": args.repeats}, R1_SAMPLING)
+        manager = TaskManager(include_path=out, include_defaults=False)
+        result: dict[str, Any] = {}
+        with measured(result):
+            results = simple_evaluate(
+                model="local-chat-completions",
+                model_args={"model": MODEL, "base_url": f"{args.base_url}/chat/completions",
+                            "num_concurrent": args.concurrency, "max_retries": 1},
+                tasks=[task_name("math500")], task_manager=manager, apply_chat_template=True,
+                limit=args.limit,
+            )
+    assert results is not None
+    result["samples"] = results["n-samples"][task_name("math500")]["effective"]
+    return result
+
+
+CHILDREN = {"sdk": child_sdk, "r1eval": child_r1eval, "lm-eval": child_lm_eval}
+
+
+# --- the parent: one server, every contender, the ratios --------------------------------------
+
+
+def lm_eval_installed() -> bool:
+    return importlib.util.find_spec("lm_eval") is not None
+
+
+def measure(name: str, server: Server, kind: str, args: argparse.Namespace,
+            **overrides: Any) -> Measurement:
+    """Run one contender in a fresh process against ``server``; count what the server saw."""
+    settings = {"questions": args.questions, "repeats": args.repeats,
+                "concurrency": args.concurrency, **overrides}
+    options = [f"--{key.replace('_', '-')}={value}" for key, value in settings.items()
+               if value is not None]
+    server.reset()
+    result = run_child(HERE, f"--child={kind}", f"--base-url={server.base_url}",
+                       f"--data-dir={args.data_dir}", *options)
+    seen = server.stats()
+    measurement = Measurement(name, seen["requests"], seen["choices"], result["wall_s"],
+                              result["cpu_s"], result["children_cpu_s"])
+    print(f"{name}: {measurement.requests} requests, {measurement.samples} samples in "
+          f"{measurement.wall_s:.1f} s ({measurement.requests_per_s:,.0f} requests/s); "
+          f"server CPU {seen['cpu_s']:.1f} s", flush=True)
+    return measurement
+
+
+def best_lm_eval(server: Server, args: argparse.Namespace) -> tuple[Measurement, int]:
+    """C at its best ``num_concurrent``: a sweep on the first ``--sweep-docs`` documents, then
+    the whole run at the best setting."""
+    sweep = {}
+    for concurrency in args.lm_eval_concurrency:
+        trial = measure(f"C sweep, num_concurrent={concurrency}", server, "lm-eval", args,
+                        concurrency=concurrency, limit=args.sweep_docs)
+        sweep[concurrency] = trial.requests_per_s
+    best = max(sweep, key=sweep.__getitem__)
+    return measure(f"C: lm-eval, num_concurrent={best}", server, "lm-eval", args,
+                   concurrency=best), best
+
+
+def alternate(server: Server, args: argparse.Namespace) -> tuple[Measurement, Measurement]:
+    """A and B in turn, ``--rounds`` times (so a slow spell of a shared machine hits both);
+    the best round of each is kept."""
+    rounds = [(measure("A: openai.AsyncOpenAI loop", server, "sdk", args),
+               measure("B: r1eval, one request per sample", server, "r1eval", args))
+              for _ in range(args.rounds)]
+    a = max((a for a, _ in rounds), key=lambda m: m.requests_per_s)
+    b = max((b for _, b in rounds), key=lambda m: m.requests_per_s)
+    return a, b
+
+
+def row(m: Measurement) -> list[Any]:
+    return [m.name, m.requests, m.samples, f"{m.wall_s:.1f}", f"{m.requests_per_s:,.0f}",
+            f"{m.samples_per_s:,.0f}", f"{m.cpu_per_1000:.2f}", f"{m.children_cpu_per_1000:.2f}"]
+
+
+def integer_answers_only(args: argparse.Namespace, folder: Path) -> None:
+    """Point the run at a copy of MATH-500 holding only its questions with a plain-integer
+    answer (311 of 500: all of AIME's are), where grading is nearly free for everyone: what is
+    left is each harness's own cost."""
+    records = [r for r in math500_records(args.data_dir)
+               if re.fullmatch(r"-?\d+", str(r["answer"]).strip())]
+    (folder / "math500").mkdir(parents=True)
+    (folder / "math500" / "test.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    args.data_dir, args.questions = folder, min(args.questions, len(records))
+
+
+def parent(args: argparse.Namespace) -> None:
+    with contextlib.ExitStack() as stack:
+        if args.integer_answers:  # a temporary copy, deleted at the end
+            integer_answers_only(args, Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        measure_all(args)
+
+
+def measure_all(args: argparse.Namespace) -> None:
+    with sim_server("--ignore-n") as one_choice, sim_server() as batching:
+        a, b = alternate(one_choice, args)
+        b_n = measure(f"B (n): r1eval, n={args.repeats} per request", batching, "r1eval", args)
+        c, best = (best_lm_eval(one_choice, args) if lm_eval_installed() and not args.no_lm_eval
+                   else (None, None))
+    rows = [row(m) for m in (a, b, b_n, c) if m is not None]
+    notes = [
+        f"B/A requests/s: **{ratio(b.requests_per_s, a.requests_per_s)}** (target >= 0.8); "
+        f"B/A CPU per request: {ratio(b.cpu_per_1000, a.cpu_per_1000)}",
+        f"B (n)/A samples/s: {ratio(b_n.samples_per_s, a.samples_per_s)}",
+    ]
+    if c is None:
+        why = "--no-lm-eval" if args.no_lm_eval else "lm-eval is not installed"
+        notes.append(f"C skipped: {why} (pip install lm-eval)")
+    else:
+        notes.append(
+            f"B/C requests/s: **{ratio(b.requests_per_s, c.requests_per_s)}** (target >= 5); "
+            f"C/B CPU per request: {ratio(c.cpu_per_1000, b.cpu_per_1000)}; C's best "
+            f"num_concurrent among {args.lm_eval_concurrency}: {best}"
+        )
+    header = ["contender", "requests", "samples", "wall s", "requests/s", "samples/s",
+              "CPU s / 1000 requests", "of which in child processes"]
+    which = "MATH-500 questions" + (" with an integer answer" if args.integer_answers else "")
+    title = (f"Throughput: {args.questions} {which} x {args.repeats}, "
+             f"{args.concurrency} in flight (A, B)")
+    print_report(title, header, rows, notes)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=10, help="samples per question")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (A, B)")
+    parser.add_argument("--lm-eval-concurrency", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[16, 64, 256], help="num_concurrent values tried for C")
+    parser.add_argument("--sweep-docs", type=int, default=1000,
+                        help="documents per num_concurrent trial of C")
+    parser.add_argument("--rounds", type=int, default=2, help="A and B alternately; best kept")
+    parser.add_argument("--no-lm-eval", action="store_true", help="skip C")
+    parser.add_argument("--integer-answers", action="store_true",
+                        help="only the questions whose answer is a plain integer (cheap grading)")
+    add_common_arguments(parser, sorted(CHILDREN))
+    parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.data_dir = data_dir(args.data_dir)
+    if args.smoke:
+        args.questions, args.repeats, args.rounds, args.sweep_docs = 20, 5, 1, 50
+        args.lm_eval_concurrency = [4, 16]
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child:
+        report_to_parent(CHILDREN[args.child](args))
+    else:
+        parent(args)
+
+
+if __name__ == "__main__":
+    main()

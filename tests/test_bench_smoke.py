@@ -1,0 +1,65 @@
+"""The benchmark scripts of ``bench/``, smoke-sized: each runs as a user runs it (a fresh
+process, its own server process on loopback) and prints its figures.
+
+Only that the figures are produced is checked, never a timing: the measured numbers live in
+``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+
+NUMBER = r"\*\*\d+\.\d+%?\*\*"
+
+
+def run_bench(script: str, data_dir: Path) -> str:
+    command = [sys.executable, str(REPO / "bench" / script), "--smoke", f"--data-dir={data_dir}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_throughput(data_dir: Path) -> None:
+    out = run_bench("throughput.py", data_dir)
+    for contender, requests in [("A: openai.AsyncOpenAI loop", 100),
+                                ("B: r1eval, one request per sample", 100),
+                                ("B (n): r1eval, n=5 per request", 20)]:
+        assert re.search(rf"\| {re.escape(contender)} +\| {requests} +\| 100 ", out), out
+    assert re.search(rf"B/A requests/s: {NUMBER}", out), out
+    if importlib.util.find_spec("lm_eval") is None:
+        assert "C skipped: lm-eval is not installed" in out, out
+    else:
+        assert re.search(r"\| C: lm-eval, num_concurrent=\d+ +\| 100 +\| 100 ", out), out
+        assert re.search(rf"B/C requests/s: {NUMBER}", out), out
+
+
+def test_grading(data_dir: Path) -> None:
+    out = run_bench("grading.py", data_dir)
+    assert re.search(r"\| 1 worker +\| 10 +\|", out), out
+    assert re.search(r"\| 2 workers +\| 10 +\|", out), out
+    assert re.search(rf"after the last response arrived: {NUMBER} of the run's wall time", out)
+
+
+def test_resume_and_memory(data_dir: Path) -> None:
+    out = run_bench("resume_memory.py", data_dir)
+    for samples in ("200", "1,000"):  # then no request when reopened
+        assert re.search(rf"\| {samples} +\|( \d+(\.\d)? +\|){{6}} 0 +\|", out), out
+    assert re.search(r"run: \*\*\d+\.\d s\*\* for the whole command", out), out
+    assert "requests sent by the reopened runs: 0." in out, out
+
+
+def test_tail(data_dir: Path) -> None:
+    out = run_bench("tail.py", data_dir)
+    for order in ("plan order", "longest first"):
+        assert re.search(rf"\| {order} +\| \d+\.\d\d +\| \d+\.\d\d +\| \d+\.\d\d ", out), out
+    assert re.search(rf"longest first / ideal: {NUMBER}", out), out
