@@ -12,6 +12,7 @@ import subprocess
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,7 +111,12 @@ def test_no_process_title_shows_the_key(tmp_path: Path, data_dir: Path) -> None:
     """While a run works (with its grading workers), no process on the machine shows the key
     in its command line or name."""
     run_dir = tmp_path / "run"
-    with OpenAIServer(api_key=KEY, delay_s=0.2) as server:
+
+    def fraction(body: dict[str, Any], index: int) -> dict[str, str]:
+        """Not a plain integer: graded by math-verify in a worker process."""
+        return {"content": "The answer is \\boxed{\\frac{1}{2}}.", "finish_reason": "stop"}
+
+    with OpenAIServer(api_key=KEY, delay_s=0.2, responder=fraction) as server:
         process = subprocess.Popen(
             r1eval_process_args(*run_args(server, data_dir, run_dir, workers=1)), cwd=OUTSIDE_REPO,
             env={**os.environ, KEY_ENV: KEY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

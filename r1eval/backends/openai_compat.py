@@ -33,7 +33,6 @@ reply, which may echo the API key. Messages keep the server's words, with the ke
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import functools
 import json
@@ -49,6 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import certifi
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -499,13 +499,10 @@ def _number(text: str | None) -> float | None:
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
-    """The system's certificate authorities plus certifi's bundle when installed (as the openai
-    SDK trusts): some Python builds (python.org's on macOS) come with no system store."""
+    """The system's certificate authorities plus certifi's bundle (which the openai SDK
+    trusts): some Python builds (python.org's on macOS) come with no system store."""
     context = ssl.create_default_context()
-    with contextlib.suppress(ImportError):
-        import certifi
-
-        context.load_verify_locations(certifi.where())
+    context.load_verify_locations(certifi.where())
     return context
 
 
