@@ -163,8 +163,9 @@ class OpenAICompatBackend:
             self._session = None
 
     def _http(self) -> aiohttp.ClientSession:
-        """The session of the running event loop, made on first use: an aiohttp session
-        belongs to the loop it was made in, and a backend may outlive one (``asyncio.run``)."""
+        """The session of the running event loop, made on first use. An aiohttp session
+        belongs to the loop it was made in: call ``aclose`` before that loop ends (as
+        ``evaluate`` does); a backend used again under a new loop opens a new session."""
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session_loop = loop
