@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,31 @@ def test_tasks_lists_versions_counts_and_sources() -> None:
     assert set(rows) >= {"aime24", "math500", "gpqa_diamond", "mmlu"}
     assert "14042" in rows["mmlu"] and "cais/mmlu" in rows["mmlu"]
     assert "198" in rows["gpqa_diamond"] and "gpqa/dataset.zip" in rows["gpqa_diamond"]
+
+
+def test_every_command_is_listed_and_loads_its_own_flags(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Commands are imported only when chosen: each name must lead to a module whose flags
+    parse (``--help`` exits 0 after printing them), and the top level lists them all."""
+    from r1eval.commands import COMMANDS
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    listing = capsys.readouterr().out
+    for name, summary in COMMANDS.items():
+        assert name in listing and summary.split()[0] in listing
+        with pytest.raises(SystemExit) as done:
+            main([name, "--help"])
+        assert done.value.code == 0
+        assert f"usage: r1eval {name}" in capsys.readouterr().out
+
+
+def test_run_does_not_import_pandas() -> None:
+    """``r1eval run`` starts without what only other commands need (half a second)."""
+    code = ("import sys; from r1eval.cli import build_parser; build_parser('run'); "
+            "print('pandas' in sys.modules, 'matplotlib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=OUTSIDE_REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "False"], done.stderr
