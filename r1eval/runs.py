@@ -20,9 +20,10 @@ from r1eval.records import sample_tokens
 from r1eval.store import (
     MANIFEST,
     SCORES,
-    is_run_folder,
     load_state,
+    manifest_model,
     read_completions,
+    read_manifest,
     run_folders,
 )
 
@@ -55,7 +56,7 @@ class Run:
 
     @property
     def model(self) -> str:
-        return str(self.manifest["identity"]["endpoint"]["model"])
+        return manifest_model(self.manifest)
 
     @property
     def created(self) -> str | None:
@@ -77,15 +78,15 @@ def load_run(path: str | Path, with_text: bool = False, samples: bool = True) ->
     ``samples=False`` leaves the samples frame empty and the sample log unread (scores and
     manifest only: a leaderboard of many large runs)."""
     path = Path(path)
-    if not is_run_folder(path):
+    manifest = read_manifest(path)
+    if manifest is None:
         raise RunFolderError(f"{path} is not a run folder (no {MANIFEST})")
     try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         scores_json = json.loads((path / SCORES).read_text(encoding="utf-8")) \
             if (path / SCORES).exists() else {"tasks": {}}
     except json.JSONDecodeError as error:
         raise RunFolderError(f"{path}: unreadable run file ({error.msg})") from None
-    model = str(manifest["identity"]["endpoint"]["model"])
+    model = manifest_model(manifest)
     scores = _scores_frame(path.name, model, scores_json.get("tasks", {}))
     if not samples:
         return Run(path, manifest, pd.DataFrame(columns=SAMPLE_COLUMNS), scores)

@@ -15,7 +15,6 @@ plan's order too, so the order is deterministic.
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from collections import defaultdict
@@ -24,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from r1eval.errors import RunFolderError
 from r1eval.plan import WorkItem
-from r1eval.store import MANIFEST, load_state, run_folders
+from r1eval.store import load_state, manifest_model, read_manifest, run_folders
 
 __all__ = ["LongestFirst", "QuestionKey", "expected_seconds", "order_groups"]
 
@@ -91,10 +91,9 @@ def _latencies(run_dir: Path) -> tuple[str, list[tuple[QuestionKey, float]]] | N
     """The model of one run and the latency of each of its answered samples; None (with a
     warning) when the run cannot be read."""
     try:
-        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
-        model = str(manifest["identity"]["endpoint"]["model"])
+        model = manifest_model(read_manifest(run_dir) or {})
         completions = load_state(run_dir).completions.values()
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (RunFolderError, OSError, ValueError, KeyError, TypeError) as error:
         log.warning("ignoring the history in %s: %s", run_dir, error)
         return None
     return model, [((c["task"], c["sample_id"]), float(c["latency_s"])) for c in completions

@@ -120,6 +120,26 @@ def is_run_folder(path: Path) -> bool:
     return (path / MANIFEST).is_file()
 
 
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The run folder's ``run.json``; None when there is none, ``RunFolderError`` when it is not
+    a manifest."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise RunFolderError(f"{path} is not valid JSON ({error.msg})") from None
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path} is not a run manifest")
+    return data
+
+
+def manifest_model(manifest: dict[str, Any]) -> str:
+    """The model a run was made with, as its manifest names it."""
+    return str(manifest["identity"]["endpoint"]["model"])
+
+
 def run_folders(folder: Path) -> list[Path]:
     """``folder`` if it is a run folder, else every run folder below it (sorted by path)."""
     if is_run_folder(folder):
@@ -332,16 +352,7 @@ class RunFolder:
         return self._state
 
     def read_manifest(self) -> dict[str, Any] | None:
-        path = self.path / MANIFEST
-        if not path.exists():
-            return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise RunFolderError(f"{path} is not valid JSON ({error.msg})") from None
-        if not isinstance(data, dict):
-            raise RunFolderError(f"{path} is not a run manifest")
-        return data
+        return read_manifest(self.path)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json_atomic(self.path / MANIFEST, manifest)
