@@ -46,6 +46,7 @@ from common import (
     add_common_arguments,
     data_dir,
     math500_records,
+    math500_run,
     math_prompt,
     measured,
     print_report,
@@ -95,21 +96,10 @@ def child_sdk(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def child_r1eval(args: argparse.Namespace) -> dict[str, Any]:
-    from r1eval.config import RunConfig
-    from r1eval.evaluate import execute, prepare
-
     with tempfile.TemporaryDirectory() as tmp:
-        config = RunConfig(
-            model=MODEL, base_url=args.base_url, tasks=["math500"], limit=args.questions,
-            samples=args.repeats, protocol="r1", data_dir=args.data_dir,
-            run_dir=Path(tmp) / "run", concurrency=args.concurrency,
-        )
-        prepared = prepare(config, {}, key_explicit=False)
-        result: dict[str, Any] = {}
-        with measured(result):
-            scores = execute(prepared)
-    result["samples"] = scores["tasks"]["math500"]["n_samples"]
-    return result
+        run = argparse.Namespace(**{**vars(args), "samples": args.repeats,
+                                    "run_dir": Path(tmp) / "run"})
+        return math500_run(run, args.concurrency)
 
 
 def child_lm_eval(args: argparse.Namespace) -> dict[str, Any]:
