@@ -28,6 +28,7 @@ per question, whose majority-vote score gets an interval over questions the same
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -40,7 +41,8 @@ import pandas as pd
 
 from r1eval import stats
 from r1eval.power import Design, questions_needed, samples_needed
-from r1eval.prompts import MATH_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash
+from r1eval.prompts import MATH_PROMPT, MMLU_PRO_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash
+from r1eval.registry import available_tasks
 from r1eval.reported import Alias, Claim, Figure, Protocol, Reported, benchmark_name
 from r1eval.runs import Run
 from r1eval.table import markdown_table
@@ -81,8 +83,19 @@ NO_SCORE = "no score"
 #: A truncation rate above this is flagged on the row.
 TRUNCATION_FLAG = 0.05
 _GRADED = ("right", "wrong", "no_answer", "truncated")
-_PROMPT_STYLES = {template_hash(MATH_PROMPT): "r1", template_hash(MULTIPLE_CHOICE_PROMPT):
-                  "simple-evals"}
+_TEMPLATE_STYLES = {MATH_PROMPT: "r1", MULTIPLE_CHOICE_PROMPT: "simple-evals",
+                    MMLU_PRO_PROMPT: "mmlu-pro"}
+
+
+@functools.cache
+def _prompt_styles() -> dict[str, str]:
+    """Prompt hash -> the reference prompt it is: the rendered prompts of the registered tasks
+    built on a reference template, and the template hashes that older runs recorded."""
+    styles = {template_hash(template): style for template, style in _TEMPLATE_STYLES.items()}
+    for task in available_tasks().values():
+        if task.prompt_template in _TEMPLATE_STYLES:
+            styles[task.prompt_hash] = _TEMPLATE_STYLES[task.prompt_template]
+    return styles
 
 
 def decide(reported: float, low: float, high: float, margin: float) -> str:
@@ -169,7 +182,7 @@ def task_views(run: Run) -> list[TaskView]:
         views.append(TaskView(
             run=run.name, model=run.model, task=task, score=_plain(score),
             outcomes=_outcomes(run.samples, task), sampling=identity.get("sampling", {}),
-            prompt=_PROMPT_STYLES.get(entry.get("prompt_hash", ""), "custom"),
+            prompt=_prompt_styles().get(entry.get("prompt_hash", ""), "custom"),
             questions_in_task=entry.get("questions"), from_file=from_file,
         ))
     return views

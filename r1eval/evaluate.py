@@ -117,8 +117,18 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
     return "; ".join(found)
 
 
-def _merge_manifest(old: dict[str, Any] | None, new: dict[str, Any], where: Path) -> dict[str, Any]:
-    """Refuse to mix runs that would answer differently; keep the history of task entries."""
+def _merge_manifest(
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    where: Path,
+    legacy_prompt_hashes: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Refuse to mix runs that would answer differently; keep the history of task entries.
+
+    A folder begun before prompt hashes covered the rendered prompt recorded the hash of the
+    task's template (``legacy_prompt_hashes``, by task): it resumes when that still matches,
+    the guarantee such runs had, and its entry then takes the rendered prompt's hash.
+    """
     if old is None:
         return {**new, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if old.get("identity") != new["identity"]:
@@ -131,6 +141,9 @@ def _merge_manifest(old: dict[str, Any] | None, new: dict[str, Any], where: Path
         before = old.get("tasks", {}).get(name)
         for field in ("version", "prompt_hash"):
             if before is not None and before.get(field) != entry[field]:
+                legacy = (legacy_prompt_hashes or {}).get(name)
+                if field == "prompt_hash" and legacy is not None and before[field] == legacy:
+                    continue
                 raise RunFolderError(
                     f"{where}: task {name} changed {field} since this run began; "
                     "use a new --run-dir"
@@ -181,7 +194,10 @@ async def _execute(
         if isinstance(backend, Preflight):
             await backend.preflight()
         with RunFolder(prepared.run_dir) as folder:
-            manifest = _merge_manifest(folder.read_manifest(), prepared.manifest, folder.path)
+            manifest = _merge_manifest(
+                folder.read_manifest(), prepared.manifest, folder.path,
+                {t.task.name: t.task.legacy_prompt_hash for t in prepared.loaded},
+            )
             folder.write_manifest(manifest)
             if on_open is not None:
                 on_open(folder.path)

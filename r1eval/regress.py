@@ -39,7 +39,7 @@ import numpy as np
 from r1eval import stats
 from r1eval.errors import UsageError
 from r1eval.multiple_choice import unshuffled_letter
-from r1eval.prompts import LETTERS
+from r1eval.prompts import CHOICE_LETTERS
 from r1eval.runs import Run
 from r1eval.table import markdown_table
 
@@ -257,7 +257,7 @@ def _display_answer(extracted: object, order: object) -> str | None:
     shuffles options per repeat, so a bare letter would name different options)."""
     if not isinstance(extracted, str):
         return None
-    if isinstance(order, list) and len(extracted) == 1 and extracted in LETTERS:
+    if isinstance(order, list) and len(extracted) == 1 and extracted in CHOICE_LETTERS:
         return unshuffled_letter(extracted, order)
     return extracted
 

@@ -21,11 +21,12 @@ import pandas as pd
 
 from r1eval.data import load_task
 from r1eval.errors import DataError, UsageError
+from r1eval.multiple_choice import question_as_shown
 from r1eval.registry import available_tasks
 from r1eval.response import split_response
 from r1eval.runs import Run
 from r1eval.table import percent
-from r1eval.types import Completion
+from r1eval.types import Completion, Sample
 
 _TEMPLATE = Path(__file__).with_name("report_template.html")
 SAMPLE_FIELDS = ["task", "id", "repeat", "verdict", "extracted", "gold", "method", "finish",
@@ -33,8 +34,8 @@ SAMPLE_FIELDS = ["task", "id", "repeat", "verdict", "extracted", "gold", "method
 
 
 def question_texts(run: Run, data_dir: Path | None, include_private: bool) -> dict[str, Any]:
-    """``{task: {sample_id: text}}`` for the tasks whose data can be read, and notes."""
-    texts: dict[str, dict[str, str]] = {}
+    """``{task: {sample_id: Sample}}`` for the tasks whose data can be read, and notes."""
+    texts: dict[str, dict[str, Sample]] = {}
     notes: list[str] = []
     known = available_tasks()
     for name, entry in run.manifest.get("tasks", {}).items():
@@ -52,7 +53,7 @@ def question_texts(run: Run, data_dir: Path | None, include_private: bool) -> di
         except DataError as error:
             notes.append(f"{name}: questions not shown ({error})")
             continue
-        texts[name] = {s.id: s.input for s in loaded.samples}
+        texts[name] = {s.id: s for s in loaded.samples}
     return {"texts": texts, "notes": notes}
 
 
@@ -67,10 +68,12 @@ def _recorded_data_dir(source: dict[str, Any], relative: str) -> Path | None:
     return path
 
 
-def _sample_rows(run: Run, texts: dict[str, dict[str, str]]) -> list[list[Any]]:
+def _sample_rows(run: Run, texts: dict[str, dict[str, Sample]]) -> list[list[Any]]:
     rows = []
     for s in run.samples.to_dict("records"):
-        question = texts.get(s["task"], {}).get(s["sample_id"], "")
+        sample = texts.get(s["task"], {}).get(s["sample_id"])
+        order = s["option_order"] if isinstance(s["option_order"], list) else None
+        question = "" if sample is None else question_as_shown(sample, order)
         reasoning, answer = _split(s["text"], s["reasoning"], s["finish_reason"])
         tokens = s["completion_tokens"]
         note = s["error"] if s["verdict"] == "error" else (s["failure"] or "")

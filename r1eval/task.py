@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1eval.prompts import template_hash
+from r1eval.prompts import CHOICE_LETTERS, rendered_prompt_hash, template_hash
 from r1eval.types import Grade, Prompt, Sample
 
 Record = dict[str, Any]
@@ -50,7 +50,10 @@ class Task:
     - ``breakdown`` names Sample metadata keys to report scores by (MMLU: subject, category);
     - ``private_text``: the authors ask that questions never appear in plain text (GPQA);
       reports leave them out unless told otherwise;
-    - ``prepare`` sees all records (either source) before mapping, e.g. to number them.
+    - ``prepare`` sees all records (either source) before mapping, e.g. to number them;
+    - ``options``: the most options a question has (0 for a free-form answer);
+    - ``prompt_template`` documents the text ``prompt`` fills; ``prompt_hash`` fingerprints
+      what ``prompt`` actually renders (for a probe question, repeats 0 and 1).
     """
 
     name: str
@@ -68,8 +71,37 @@ class Task:
     breakdown: tuple[str, ...] = ()
     private_text: bool = False
     prepare: Callable[[list[Record]], list[Record]] = list
+    options: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prompt_hash(self) -> str:
+        """The fingerprint of what is sent: changing a prompt function changes it."""
+        probe = prompt_probe(self.options)
+        return rendered_prompt_hash([self.prompt(probe, repeat) for repeat in (0, 1)])
+
+    @property
+    def legacy_prompt_hash(self) -> str:
+        """What runs recorded as the prompt hash before it covered the rendered prompt."""
         return template_hash(self.prompt_template)
+
+
+def prompt_probe(options: int) -> Sample:
+    """A placeholder question rendered to fingerprint a task's prompt (see ``prompt_hash``)."""
+    return Sample(
+        id="r1eval-prompt-probe",
+        input="<question>",
+        target="A" if options else "<answer>",
+        choices=tuple(f"<option {letter}>" for letter in CHOICE_LETTERS[:options]),
+        metadata=_PROBE_METADATA,
+    )
+
+
+class _AnyKey(dict[str, str]):
+    """Metadata for the probe: any key a prompt reads (MMLU-Pro's category) gives <key>."""
+
+    def __missing__(self, key: str) -> str:
+        return f"<{key}>"
+
+
+_PROBE_METADATA: dict[str, Any] = _AnyKey()

@@ -9,23 +9,15 @@ Answers are integers 0-999; the data stores some zero-padded ("025" is 25).
 from __future__ import annotations
 
 from r1eval.data import read_jsonl
-from r1eval.grading.math_answers import grade_math
-from r1eval.prompts import MATH_PROMPT, math_prompt
-from r1eval.task import HubSource, LocalSource, Record, Task
-from r1eval.types import Sample
+from r1eval.task import HubSource, LocalSource, Record
+from r1eval.task_factory import integer_answer, math_task
 
 
-def to_sample(record: Record) -> Sample:
-    answer = str(int(str(record["answer"]).strip()))  # "025" -> "25"
-    return Sample(
-        id=str(record["id"]),
-        input=str(record["problem"]),
-        target=answer,
-        metadata={"url": record.get("url")},
-    )
+def metadata(record: Record) -> dict[str, object]:
+    return {"url": record.get("url")}
 
 
-TASK = Task(
+TASK = math_task(
     name="aime24",
     version="1",
     description="AIME 2024 (I and II), 30 integer-answer problems",
@@ -36,10 +28,8 @@ TASK = Task(
     ),
     local=LocalSource(path="aime24/test.jsonl", reader=read_jsonl),
     size=30,
-    prompt_template=MATH_PROMPT,
-    to_sample=to_sample,
-    prompt=math_prompt,
-    grader=grade_math,
+    answer=integer_answer,
+    metadata=metadata,
     r1_samples=64,
     reference="DeepSeek-R1 (arXiv:2501.12948); prompt from the DeepSeek-R1 model card",
 )

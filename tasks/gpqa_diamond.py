@@ -13,11 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from r1eval.data import read_csv_rows, read_zip_member
-from r1eval.grading.choice_answers import grade_choice
-from r1eval.multiple_choice import multiple_choice_prompt, option_order
 from r1eval.prompts import MULTIPLE_CHOICE_PROMPT
-from r1eval.task import HubSource, LocalSource, Record, Task
-from r1eval.types import Prompt, Sample
+from r1eval.task import HubSource, LocalSource, Record
+from r1eval.task_factory import choice_task
+from r1eval.types import Sample
 
 ZIP_MEMBER = "dataset/gpqa_diamond.csv"
 ZIP_PASSWORD = b"deserted-untie-orchid"  # published by the authors in their README
@@ -47,11 +46,7 @@ def to_sample(record: Record) -> Sample:
     )
 
 
-def prompt(sample: Sample, repeat: int) -> Prompt:
-    return multiple_choice_prompt(sample, option_order(f"gpqa_diamond:{sample.id}:{repeat}"))
-
-
-TASK = Task(
+TASK = choice_task(
     name="gpqa_diamond",
     version="1",
     description="GPQA Diamond, 198 four-option science questions, options shuffled per repeat",
@@ -65,8 +60,7 @@ TASK = Task(
     size=198,
     prompt_template=MULTIPLE_CHOICE_PROMPT,
     to_sample=to_sample,
-    prompt=prompt,
-    grader=grade_choice,
+    shuffle=True,
     r1_samples=8,
     reference="Rein et al. 2023 (arXiv:2311.12022); prompt from openai/simple-evals",
     breakdown=("domain",),

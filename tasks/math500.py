@@ -9,22 +9,15 @@ The gold is the ``answer`` field (LaTeX), verified symbolically with math-verify
 from __future__ import annotations
 
 from r1eval.data import read_jsonl
-from r1eval.grading.math_answers import grade_math
-from r1eval.prompts import MATH_PROMPT, math_prompt
-from r1eval.task import HubSource, LocalSource, Record, Task
-from r1eval.types import Sample
+from r1eval.task import HubSource, LocalSource, Record
+from r1eval.task_factory import math_task
 
 
-def to_sample(record: Record) -> Sample:
-    return Sample(
-        id=str(record["unique_id"]),
-        input=str(record["problem"]),
-        target=str(record["answer"]),
-        metadata={"subject": record["subject"], "level": int(record["level"])},
-    )
+def metadata(record: Record) -> dict[str, object]:
+    return {"subject": record["subject"], "level": int(record["level"])}
 
 
-TASK = Task(
+TASK = math_task(
     name="math500",
     version="1",
     description="MATH-500, 500 competition math problems with LaTeX answers",
@@ -35,10 +28,8 @@ TASK = Task(
     ),
     local=LocalSource(path="math500/test.jsonl", reader=read_jsonl),
     size=500,
-    prompt_template=MATH_PROMPT,
-    to_sample=to_sample,
-    prompt=math_prompt,
-    grader=grade_math,
+    id_field="unique_id",
+    metadata=metadata,
     r1_samples=4,
     reference="Lightman et al. 2023 (arXiv:2305.20050); DeepSeek-R1 model card prompt",
     breakdown=("subject", "level"),

@@ -15,11 +15,10 @@ from pathlib import Path
 
 from r1eval.data import read_csv_rows
 from r1eval.errors import DataError
-from r1eval.grading.choice_answers import grade_choice
-from r1eval.multiple_choice import multiple_choice_prompt
 from r1eval.prompts import LETTERS, MULTIPLE_CHOICE_PROMPT
-from r1eval.task import HubSource, LocalSource, Record, Task
-from r1eval.types import Prompt, Sample
+from r1eval.task import HubSource, LocalSource, Record
+from r1eval.task_factory import choice_task
+from r1eval.types import Sample
 
 _CATEGORY_SUBJECTS = {
     "STEM": (
@@ -90,11 +89,7 @@ def to_sample(record: Record) -> Sample:
     )
 
 
-def prompt(sample: Sample, repeat: int) -> Prompt:
-    return multiple_choice_prompt(sample)
-
-
-TASK = Task(
+TASK = choice_task(
     name="mmlu",
     version="1",
     description="MMLU, 14,042 questions in 57 subjects, zero-shot",
@@ -108,8 +103,6 @@ TASK = Task(
     size=14042,
     prompt_template=MULTIPLE_CHOICE_PROMPT,
     to_sample=to_sample,
-    prompt=prompt,
-    grader=grade_choice,
     r1_samples=1,
     reference="Hendrycks et al. 2021 (arXiv:2009.03300); prompt from openai/simple-evals",
     breakdown=("category", "subject"),

@@ -10,7 +10,7 @@ A JSONL file of externally generated responses, one JSON object a line::
 - ``response`` (the text), optional ``reasoning`` (a separate reasoning trace, as DeepSeek's
   ``reasoning_content``), ``finish_reason`` ("length" marks a truncated response; default
   unknown), ``repeat`` (0, 1, ...; by default the order of the question's lines);
-- ``option_order`` (multiple choice): the data-order index of the option shown as A, B, C, D
+- ``option_order`` (multiple choice): the data-order index of the option shown as A, B, C, ...
   (GPQA's raw data lists the correct answer first: [2, 0, 3, 1] means it was shown as B).
   Without it, the order r1eval itself uses for that question and repeat is assumed.
 
@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from r1eval.data import LoadedTask
 from r1eval.errors import DataError, RequestFailed
-from r1eval.multiple_choice import multiple_choice_prompt
+from r1eval.multiple_choice import ChoicePrompt, multiple_choice_prompt, simple_evals_text
 from r1eval.types import Completion, Message, Prompt, Request, Sample
 
 __all__ = [
@@ -64,8 +64,9 @@ class ResponseLine(BaseModel):
     def _one_question(self) -> ResponseLine:
         if (self.id is None) == (self.problem is None):
             raise ValueError("give exactly one of id and problem")
-        if self.option_order is not None and sorted(self.option_order) != [0, 1, 2, 3]:
-            raise ValueError("option_order must be a permutation of [0, 1, 2, 3]")
+        order = self.option_order
+        if order is not None and sorted(order) != list(range(len(order))):
+            raise ValueError(f"option_order must be a permutation of 0..{len(order) - 1}")
         return self
 
 
@@ -174,7 +175,12 @@ def _prompt(
     if "option_order" not in prompt.metadata:
         raise DataError(f"{at}: option_order is given, but {loaded.task.name} does not "
                         "present options in an order")
-    return multiple_choice_prompt(sample, order)
+    if len(order) != len(sample.choices):
+        raise DataError(f"{at}: option_order has {len(order)} entries, but the question has "
+                        f"{len(sample.choices)} options")
+    shape = loaded.task.prompt
+    return multiple_choice_prompt(sample, order, shape.text if isinstance(shape, ChoicePrompt)
+                                  else simple_evals_text)
 
 
 def messages_key(messages: Iterable[Message]) -> MessagesKey:

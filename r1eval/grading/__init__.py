@@ -4,7 +4,13 @@ A grader is a module-level function ``(final_answer_text, gold) -> Grade``; the 
 is found first by ``r1eval.response.split_response`` (reasoning removed).
 """
 
-from r1eval.grading.choice_answers import DEFAULT_LETTERS, extract_choice, grade_choice
+from r1eval.grading.choice_answers import (
+    DEFAULT_LETTERS,
+    TEN_LETTERS,
+    extract_choice,
+    grade_choice,
+    grade_choice_up_to_ten,
+)
 from r1eval.grading.math_answers import (
     Box,
     canonical_form,
@@ -17,6 +23,7 @@ from r1eval.grading.pool import GraderPool, call_grader, preload_math_verify
 
 __all__ = [
     "DEFAULT_LETTERS",
+    "TEN_LETTERS",
     "Box",
     "GraderPool",
     "call_grader",
@@ -24,6 +31,7 @@ __all__ = [
     "extract_choice",
     "find_boxes",
     "grade_choice",
+    "grade_choice_up_to_ten",
     "grade_math",
     "normalise_digit_groups",
     "parse_gold",

@@ -28,6 +28,7 @@ import re
 from r1eval.types import Grade
 
 DEFAULT_LETTERS = "ABCD"
+TEN_LETTERS = "ABCDEFGHIJ"  # MMLU-Pro: up to ten options
 _FINAL_LINE_MAX = 40
 # Markdown, "$", and up to two wrapping commands ("\boxed{\text{C}}") before the letter.
 _WRAP = r"[ \t*_]*(?:\$[ \t]*)?(?:\\(?:boxed|text|textbf|textrm|mathrm|mathbf)[ \t]*\{[ \t]*){0,2}"
@@ -82,6 +83,11 @@ def grade_choice(answer: str, gold_letter: str, letters: str = DEFAULT_LETTERS) 
         failure=None if correct else "wrong",
         explanation=f"{method}: {letter} {'=' if correct else '!='} gold {gold}",
     )
+
+
+def grade_choice_up_to_ten(answer: str, gold_letter: str) -> Grade:
+    """``grade_choice`` for questions of up to ten options, letters A-J (MMLU-Pro)."""
+    return grade_choice(answer, gold_letter, TEN_LETTERS)
 
 
 def _last_letter(text: str, pattern: re.Pattern[str]) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from r1eval.grading.choice_answers import grade_choice
+from r1eval.grading.choice_answers import grade_choice, grade_choice_up_to_ten
 from r1eval.grading.math_answers import grade_math, integer_grade
 from r1eval.types import Grade
 
@@ -27,9 +27,9 @@ def inline_grade(grader: Callable[[str, str], Grade], answer: str, gold: str) ->
     a worker; None when a worker must decide."""
     if len(answer) > MAX_INLINE_CHARS:
         return None
-    if grader is grade_choice:
+    if grader is grade_choice or grader is grade_choice_up_to_ten:
         try:
-            return grade_choice(answer, gold)
+            return grader(answer, gold)
         except ValueError:  # a malformed gold: the worker reports it as a grader_error
             return None
     if grader is grade_math:

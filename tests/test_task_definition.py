@@ -1,0 +1,163 @@
+"""What a task is: its prompt hash covers what is sent, the factory's shapes, and resuming
+folders whose prompt hash was the template's (before it covered the rendered prompt)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+from r1eval.cli import main
+from r1eval.grading.choice_answers import grade_choice, grade_choice_up_to_ten
+from r1eval.multiple_choice import ChoicePrompt, mmlu_pro_text, simple_evals_text
+from r1eval.prompts import MATH_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash, user_turn
+from r1eval.registry import resolve
+from r1eval.task import HubSource, LocalSource, Task
+from r1eval.task_factory import choice_task, integer_answer, latex_answer, math_task
+from r1eval.types import Prompt, Sample
+
+from openai_server import OpenAIServer
+
+TESTS = Path(__file__).resolve().parent
+TASK_DIR, DATA_DIR = TESTS / "task_files", TESTS / "task_data"
+HUB = HubSource(path="r1eval-tests/none", split="test", revision="0" * 40)
+LOCAL = LocalSource(path="none.jsonl", reader=lambda path: [])
+
+
+def tiny_math() -> Task:
+    return resolve(["tiny_math"], TASK_DIR)[0]
+
+
+def polite_math_prompt(sample: Sample, repeat: int) -> Prompt:
+    """The R1 prompt with one more word: what a prompt-function edit looks like."""
+    text = "Please. " + MATH_PROMPT.format(problem=sample.input)
+    return Prompt(messages=user_turn(text), gold=sample.target)
+
+
+def test_prompt_hash_changes_when_the_prompt_function_does() -> None:
+    task = tiny_math()
+    edited = dataclasses.replace(task, prompt=polite_math_prompt)
+    assert edited.prompt_template == task.prompt_template
+    assert edited.prompt_hash != task.prompt_hash
+
+
+def test_prompt_hash_covers_option_shuffling_and_the_option_format() -> None:
+    shape = {"name": "mc", "version": "1", "description": "d", "hub": HUB, "local": LOCAL,
+             "size": 1, "to_sample": lambda r: r, "prompt_template": MULTIPLE_CHOICE_PROMPT,
+             "r1_samples": 1, "reference": "r"}
+    fixed = choice_task(**shape)
+    shuffled = choice_task(**shape, shuffle=True)
+    ten = choice_task(**shape, options=10, text=mmlu_pro_text)
+    assert len({fixed.prompt_hash, shuffled.prompt_hash, ten.prompt_hash}) == 3
+    assert fixed.prompt_hash == choice_task(**shape).prompt_hash  # deterministic
+    assert fixed.grader is grade_choice and ten.grader is grade_choice_up_to_ten
+
+
+def test_the_hash_is_the_rendered_prompts_not_the_template() -> None:
+    task = tiny_math()
+    assert task.legacy_prompt_hash == template_hash(MATH_PROMPT) != task.prompt_hash
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("025", "25"), (" 7 ", "7"), (70, "70"), (27.0, "27"), (-1.0, "-1")]
+)
+def test_integer_answers(value: object, expected: str) -> None:
+    assert integer_answer(value) == expected
+
+
+@pytest.mark.parametrize("value", [27.5, True, None, "2/3", [1]])
+def test_integer_answers_reject_what_is_not_an_integer(value: object) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        integer_answer(value)
+
+
+def test_latex_answers_must_be_text() -> None:
+    assert latex_answer("\\frac{1}{2}") == "\\frac{1}{2}"
+    for value in ("", "  ", 3):
+        with pytest.raises(ValueError):
+            latex_answer(value)
+
+
+def test_a_math_task_is_a_few_lines_and_picklable() -> None:
+    task = math_task(name="m", version="1", description="d", hub=HUB, local=LOCAL, size=1,
+                     r1_samples=4, reference="r", answer=integer_answer)
+    sample = task.to_sample({"id": 3, "problem": "1+1?", "answer": "002"})
+    assert sample == Sample(id="3", input="1+1?", target="2")
+    assert task.prompt(sample, 0).messages[0]["content"] == MATH_PROMPT.format(problem="1+1?")
+    assert pickle.loads(pickle.dumps(task.to_sample))(
+        {"id": 3, "problem": "1+1?", "answer": "002"}) == sample
+
+
+def test_choice_tasks_accept_two_to_ten_options() -> None:
+    shape = {"name": "mc", "version": "1", "description": "d", "hub": HUB, "local": LOCAL,
+             "size": 1, "to_sample": lambda r: r, "prompt_template": "t", "r1_samples": 1,
+             "reference": "r"}
+    for options in (1, 11):
+        with pytest.raises(ValueError, match="options must be 2-10"):
+            choice_task(**shape, options=options)
+
+
+def test_shuffled_choice_prompts_record_the_order_and_move_the_gold() -> None:
+    sample = Sample(id="q", input="Q?", target="C", choices=tuple("pqrstuvwxy"),
+                    metadata={"category": "math"})
+    prompt = ChoicePrompt(task="t", text=mmlu_pro_text, shuffle=True)
+    orders = [prompt(sample, repeat).metadata["option_order"] for repeat in range(20)]
+    assert all(sorted(order) == list(range(10)) for order in orders)
+    assert len({tuple(order) for order in orders}) > 15
+    for repeat in range(20):
+        shown = prompt(sample, repeat)
+        gold_line = f"{shown.gold}. r\n"  # option "r" is the data's C
+        assert gold_line in shown.messages[0]["content"]
+    with pytest.raises(ValueError, match="4 options"):
+        simple_evals_text(sample, list(sample.choices))
+
+
+def run_args(server: OpenAIServer, run_dir: Path, task_dir: Path = TASK_DIR) -> list[str]:
+    return ["run", "--model", server.model, "--base-url", server.base_url, "--tasks",
+            "tiny_math", "--samples", "1", "--task-dir", str(task_dir), "--data-dir",
+            str(DATA_DIR), "--run-dir", str(run_dir), "--grader-workers", "0"]
+
+
+def set_recorded_prompt_hash(run_dir: Path, value: str) -> None:
+    manifest_path = run_dir / "run.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tasks"]["tiny_math"]["prompt_hash"] = value
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def test_a_folder_with_the_template_hash_resumes_and_takes_the_rendered_hash(
+    tmp_path: Path,
+) -> None:
+    run_dir = tmp_path / "run"
+    with OpenAIServer() as server:
+        assert main(run_args(server, run_dir)) == 0
+        set_recorded_prompt_hash(run_dir, template_hash(MATH_PROMPT))  # as older releases did
+        assert main(run_args(server, run_dir)) == 0
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["tasks"]["tiny_math"]["prompt_hash"] == tiny_math().prompt_hash
+
+
+def test_a_folder_whose_prompt_changed_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    (edited / "tiny_math.py").write_text(
+        "import dataclasses, importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('base', {str(TASK_DIR / 'tiny_math.py')!r})\n"
+        "base = importlib.util.module_from_spec(spec); spec.loader.exec_module(base)\n"
+        "from r1eval.prompts import user_turn\n"
+        "from r1eval.types import Prompt\n"
+        "def prompt(sample, repeat):\n"
+        "    return Prompt(messages=user_turn('Solve: ' + sample.input), gold=sample.target)\n"
+        "TASK = dataclasses.replace(base.TASK, prompt=prompt)\n"
+    )
+    with OpenAIServer() as server:
+        assert main(run_args(server, run_dir)) == 0
+        capsys.readouterr()
+        assert main(run_args(server, run_dir, edited)) == 2
+    assert "task tiny_math changed prompt_hash since this run began" in capsys.readouterr().err
