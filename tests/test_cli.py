@@ -238,8 +238,11 @@ def test_tasks_lists_versions_counts_and_sources() -> None:
     result = run_cli("tasks")
     assert result.returncode == 0
     rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines()[2:]}
-    assert set(rows) >= {"aime24", "math500", "gpqa_diamond", "mmlu"}
+    assert set(rows) == {"aime24", "math500", "gpqa_diamond", "mmlu", "aime25", "hmmt_feb25",
+                         "amc23", "mmlu_pro"}
     assert "14042" in rows["mmlu"] and "cais/mmlu" in rows["mmlu"]
+    assert "12032" in rows["mmlu_pro"] and "TIGER-Lab/MMLU-Pro@b189ec765aa7" in rows["mmlu_pro"]
+    assert "| 16 " in rows["amc23"] and "AI-MO/aimo-validation-amc" in rows["amc23"]
     assert "198" in rows["gpqa_diamond"] and "gpqa/dataset.zip" in rows["gpqa_diamond"]
 
 

@@ -1,6 +1,6 @@
 """End to end: the ``r1eval`` command against a real OpenAI-compatible server on loopback.
 
-The server answers every prompt of the four real benchmarks with one of several scripted
+The server answers every prompt of the eight real benchmarks with one of several scripted
 behaviours (separate ``reasoning_content``, ``</think>`` only, full ``<think>`` tags with a decoy
 answer inside the reasoning, a truncated trace that contains the right answer but never ends,
 a wrong answer), chosen by a hash of the prompt and the choice index. The test knows which
@@ -26,8 +26,10 @@ from openai_server import OpenAIServer, last_user_text
 
 pytestmark = pytest.mark.data
 
-LIMITS = {"aime24": 30, "math500": 24, "gpqa_diamond": 12, "mmlu": 40}
+LIMITS = {"aime24": 30, "math500": 24, "gpqa_diamond": 12, "mmlu": 40,
+          "aime25": 30, "hmmt_feb25": 30, "amc23": 40, "mmlu_pro": 40}
 SAMPLES = 2
+ONE_RUN_LIMIT = 40  # the run of all eight tasks at once
 CORRECT_BEHAVIOURS = {"reasoning_field", "close_only", "think_with_decoy"}
 BEHAVIOURS = [*sorted(CORRECT_BEHAVIOURS), "truncated", "wrong"]
 
@@ -37,19 +39,22 @@ def behaviour(prompt: str, index: int) -> str:
     return BEHAVIOURS[digest[0] % len(BEHAVIOURS)]
 
 
-def wrong_answer(gold: str, multiple_choice: bool) -> str:
-    if multiple_choice:
-        return "ABCD"[("ABCD".index(gold) + 1) % 4]
+def wrong_answer(gold: str, letters: str) -> str:
+    """Another option's letter (``letters``: the question's), or a wrong number for math."""
+    if letters:
+        return letters[(letters.index(gold) + 1) % len(letters)]
     return "98765.4321"
 
 
-def final(answer: str, multiple_choice: bool) -> str:
-    return f"Answer: {answer}" if multiple_choice else f"So the answer is $\\boxed{{{answer}}}$."
+def final(answer: str, letters: str) -> str:
+    if len(letters) > 4:  # MMLU-Pro asks for "The answer is (X)"
+        return f"The answer is ({answer})"
+    return f"Answer: {answer}" if letters else f"So the answer is $\\boxed{{{answer}}}$."
 
 
-def respond(gold: str, multiple_choice: bool, kind: str) -> dict[str, Any]:
-    decoy = final(wrong_answer(gold, multiple_choice), multiple_choice)
-    right = final(gold, multiple_choice)
+def respond(gold: str, letters: str, kind: str) -> dict[str, Any]:
+    decoy = final(wrong_answer(gold, letters), letters)
+    right = final(gold, letters)
     if kind == "reasoning_field":
         return {"reasoning_content": f"Maybe {decoy}", "content": right}
     if kind == "close_only":  # the chat template opened <think> in the prompt
@@ -65,20 +70,21 @@ class ScriptedModel:
     """Knows the gold answer of every prompt of the run, and answers each in a scripted way."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.gold: dict[str, tuple[str, str, bool]] = {}
+        self.gold: dict[str, tuple[str, str, str]] = {}
         self.expected: dict[str, list[bool]] = {}
         for name, limit in LIMITS.items():
             task = resolve([name])[0]
-            for sample in load_task(task, data_dir, limit).samples:
+            for sample in load_task(task, data_dir, max(limit, ONE_RUN_LIMIT)).samples:
                 for repeat in range(SAMPLES):
                     prompt = task.prompt(sample, repeat)
                     text = prompt.messages[0]["content"]
-                    self.gold[text] = (name, prompt.gold, bool(sample.choices))
+                    letters = "ABCDEFGHIJ"[: len(sample.choices)]
+                    self.gold[text] = (name, prompt.gold, letters)
 
     def __call__(self, body: dict[str, Any], index: int) -> dict[str, Any]:
         prompt = last_user_text(body)
-        _, gold, multiple_choice = self.gold[prompt]
-        return respond(gold, multiple_choice, behaviour(prompt, index))
+        _, gold, letters = self.gold[prompt]
+        return respond(gold, letters, behaviour(prompt, index))
 
     def expected_scores(self, served: list[dict[str, Any]], ignore_n: bool) -> dict[str, Any]:
         """What the run must report, from the requests the server actually answered."""
@@ -141,6 +147,30 @@ def test_full_run_reports_exactly_the_scripted_scores(
     math_requests = [b for b in served if "boxed" in last_user_text(b)]
     assert all(b.get("n") == 2 for b in math_requests if not ignore_n)
     assert "mmlu" in capsys.readouterr().out  # the score table
+
+
+def test_one_run_of_all_eight_tasks_scores_exactly_what_was_answered(
+    scripted: ScriptedModel, data_dir: Path, tmp_path: Path
+) -> None:
+    assert len(LIMITS) == 8
+    with OpenAIServer(responder=scripted) as server:
+        tasks = ",".join(LIMITS)
+        assert main(run_args(server, data_dir, tmp_path / "run", tasks, ONE_RUN_LIMIT)) == 0
+        served = server.requests
+    expected = scripted.expected_scores(served, ignore_n=False)
+    scores = read_scores(tmp_path / "run")
+    assert set(scores) == set(LIMITS)
+    for name in LIMITS:
+        got, questions = scores[name], min(ONE_RUN_LIMIT, resolve([name])[0].size)
+        assert got["n_questions"] == questions
+        assert got["n_samples"] == expected[name]["n_samples"] == questions * SAMPLES
+        assert got["pass@1"] == pytest.approx(expected[name]["pass@1"])
+        assert got["truncated_rate"] == pytest.approx(expected[name]["truncated_rate"])
+        assert got["n_errors"] == 0
+    assert set(scores["aime25"]["by"]["paper"]) == {"AIME I", "AIME II"}
+    assert set(scores["amc23"]["by"]["contest"]) == {"AMC 12A", "AMC 12B"}
+    assert set(scores["mmlu_pro"]["by"]["category"]) == {"business"}  # the first 40 questions
+    assert sum(v["n_questions"] for v in scores["mmlu_pro"]["by"]["source"].values()) == 40
 
 
 def test_by_subject_and_category_for_mmlu(

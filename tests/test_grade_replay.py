@@ -238,3 +238,27 @@ def test_multiple_choice_needs_ids(
     assert main(["grade", "--task", "mmlu", "--completions", str(completions), "--data-dir",
                  str(data_dir), "--run-dir", str(tmp_path / "run")]) == 2
     assert "mmlu is multiple choice: give the question's id" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_mmlu_pro_replay_with_a_ten_option_order(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Question 70 (nine options, gold I in the data's order) shown reversed: its correct
+    option sits at A; an order of the wrong length is a one-line error."""
+    reversed_order = list(range(8, -1, -1))
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"id": "70", "response": "The answer is (A)",
+                                "option_order": reversed_order}) + "\n")
+    assert main(["grade", "--task", "mmlu_pro", "--completions", str(good), "--data-dir",
+                 str(data_dir), "--run-dir", str(tmp_path / "good"),
+                 "--grader-workers", "0"]) == 0
+    samples = r1eval.load_run(tmp_path / "good").samples
+    assert samples["verdict"].tolist() == ["right"] and samples["gold"].tolist() == ["A"]
+    short = tmp_path / "short.jsonl"
+    short.write_text(json.dumps({"id": "70", "response": "Answer: A",
+                                 "option_order": [3, 2, 1, 0]}) + "\n")
+    capsys.readouterr()
+    assert main(["grade", "--task", "mmlu_pro", "--completions", str(short), "--data-dir",
+                 str(data_dir), "--run-dir", str(tmp_path / "short")]) == 2
+    assert "option_order has 4 entries, but the question has 9 options" in capsys.readouterr().err

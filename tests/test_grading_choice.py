@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from r1eval.grading.choice_answers import extract_choice, grade_choice
+from r1eval.grading.choice_answers import (
+    DEFAULT_LETTERS,
+    TEN_LETTERS,
+    extract_choice,
+    grade_choice,
+    grade_choice_up_to_ten,
+)
 
 # (answer text, expected letter, expected method)
 EXTRACTIONS = [
@@ -140,3 +146,39 @@ def test_adversarial_input_completes(text: str) -> None:
     """Linear-time patterns: each of these would take hours with backtracking ones."""
     assert len(text) >= 200_000
     extract_choice(text)
+
+
+# Up to ten options (MMLU-Pro): letters A-J, the same rules as A-D.
+TEN_OPTION_EXTRACTIONS = [
+    ("Answer: J", "J", "answer_line"),
+    ("**Answer:** (H)", "H", "answer_line"),
+    ("Answer: $\\boxed{\\text{F}}$", "F", "answer_line"),
+    ("The answer is (G).", "G", "answer_is"),
+    ("so the answer is I.", "I", "answer_is"),
+    ("\\boxed{E}", "E", "boxed"),
+    ("Comparing all ten options.\n(J)", "J", "final_line"),
+    ("Answer: (j)", "J", "answer_line"),
+    ("The answer is (B). Wait, no: the answer is (J).", "J", "answer_is"),
+]
+
+
+@pytest.mark.parametrize(("text", "letter", "method"), TEN_OPTION_EXTRACTIONS)
+def test_letters_a_to_j(text: str, letter: str, method: str) -> None:
+    assert extract_choice(text, TEN_LETTERS) == (letter, method)
+    assert grade_choice_up_to_ten(text, letter).correct
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Answer: K", "Answer: \\Delta E", "Answer: Joule", "The answer is I'", "Answer: H_2O",
+     "Answer: \\mathrm{J}_0"],
+)
+def test_letters_a_to_j_keep_the_standalone_rules(text: str) -> None:
+    assert extract_choice(text, TEN_LETTERS) == (None, None)
+
+
+def test_four_letters_still_ignore_e_to_j() -> None:
+    assert extract_choice("Answer: F", DEFAULT_LETTERS) == (None, None)
+    assert extract_choice("Answer: F", TEN_LETTERS) == ("F", "answer_line")
+    with pytest.raises(ValueError, match="gold letter"):
+        grade_choice_up_to_ten("Answer: A", "K")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from r1eval.grading import grade_choice, grade_math
+from r1eval.grading import grade_choice, grade_choice_up_to_ten, grade_math
 from r1eval.grading.inline import MAX_INLINE_CHARS, inline_grade
 from r1eval.grading.pool import GraderPool
 from r1eval.types import Grade
@@ -21,6 +21,8 @@ def custom_grader(answer: str, gold: str) -> Grade:
         (grade_choice, "Answer: B", "B"),
         (grade_choice, "Answer: C", "B"),
         (grade_choice, "I cannot tell.", "A"),
+        (grade_choice_up_to_ten, "The answer is (J)", "J"),
+        (grade_choice_up_to_ten, "Answer: H", "G"),
         (grade_math, "so \\boxed{42}", "42"),
         (grade_math, "\\boxed{041}", "41"),
         (grade_math, "\\boxed{-7}", "7"),

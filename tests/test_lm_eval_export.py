@@ -183,3 +183,27 @@ def test_gpqa_on_the_real_data_scores_the_same(
         assert 0 < sum(ours.values()) < 12  # the letters vary with the shuffled options
     finally:
         shutil.rmtree(out, ignore_errors=True)  # GPQA's questions in plain text
+
+
+@pytest.mark.data
+def test_the_newer_benchmarks_export_with_r1evals_prompts_and_golds(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    names = ["aime25", "hmmt_feb25", "amc23", "mmlu_pro"]
+    export(tmp_path / "out", data_dir, ",".join(names), "--limit", "5", "--samples", "2")
+    loaded = [load_task(task, data_dir, 5) for task in resolve(names)]
+    items = build_plan(loaded, dict.fromkeys(names, 2), {"model": "x"}, SamplingParams())
+    for name in names:
+        docs = documents(tmp_path / "out" / f"{task_name(name)}.jsonl")
+        mine = [i for i in items if i.task == name]
+        assert [(d["question"], d["repeat"]) for d in docs] == [(i.sample.id, i.repeat)
+                                                                 for i in mine]
+        assert [d["prompt"] for d in docs] == [i.prompt.messages[0]["content"] for i in mine]
+        assert [d["gold"] for d in docs] == [i.prompt.gold for i in mine]
+        for doc in docs:  # the gold, as the task's reference prompt asks for it, scores 1
+            right = (f"</think>The answer is ({doc['gold']})" if name == "mmlu_pro"
+                     else f"</think>\\boxed{{{doc['gold']}}}")
+            assert process_results(doc, [right]) == {METRIC: 1.0}
+    mmlu_pro = documents(tmp_path / "out" / f"{task_name('mmlu_pro')}.jsonl")[0]
+    assert mmlu_pro["gold"] == "I"  # question 70: a letter past D
+    assert process_results(mmlu_pro, ["</think>Answer: J"]) == {METRIC: 0.0}

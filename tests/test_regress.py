@@ -208,7 +208,8 @@ def build_run(
 
 
 def wrong_answer(gold: str) -> str:
-    return "ABCD"[("ABCD".index(gold) + 1) % 4] if gold in ("A", "B", "C", "D") else "98765"
+    letters = "ABCDEFGHIJ"
+    return letters[(letters.index(gold) + 1) % 3] if gold in letters else "98765"
 
 
 def right_below(n: int) -> Correct:
@@ -613,3 +614,25 @@ def test_runs_made_by_r1eval_run_against_a_server_compare_end_to_end(
 def test_interval_methods_are_named() -> None:
     assert paired_interval(np.zeros(3)).method == "paired bootstrap+t"
     assert unpaired_interval(np.zeros(3), np.ones(3)).method.startswith("unpaired")
+
+
+@pytest.mark.data
+def test_the_newer_benchmarks_regress_and_rank_like_the_others(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MMLU-Pro (letters past D) and HMMT (expressions), through regress and leaderboard."""
+    tasks = ("mmlu_pro", "hmmt_feb25")
+    base = build_run(tmp_path / "base", data_dir, right_below(25), tasks=tasks)
+    candidate = build_run(tmp_path / "cand", data_dir, right_below(15), tasks=tasks,
+                          model="fine-tune")
+    assert regress("--base", str(base), "--candidate", str(candidate)) == 1
+    out = capsys.readouterr().out
+    comparison = compare_runs(load_run(base), load_run(candidate), Settings())
+    assert sorted(t.task for t in comparison.tasks) == sorted(tasks)
+    assert all(t.difference == pytest.approx(-10 / 30) and t.gate_failed
+               for t in comparison.tasks)
+    assert "| mmlu_pro   | 30" in out and "| hmmt_feb25 | 30" in out
+    assert "| lost | 85       | J           | B" in out  # letters past D, as the data orders them
+    assert main(["leaderboard", str(base), str(candidate)]) == 0
+    board = capsys.readouterr().out
+    assert board.count("mmlu_pro") == 2 and board.count("hmmt_feb25") == 2

@@ -144,3 +144,19 @@ def test_a_14k_sample_mmlu_report_renders(
     target = os.environ.get("R1EVAL_SCREENSHOT")  # where to keep a screenshot, if anywhere
     if target:
         browser.save_screenshot(target)  # type: ignore[attr-defined]
+
+
+def test_multiple_choice_questions_show_their_options_as_lettered(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """MMLU-Pro: up to ten options, each lettered as the prompt showed it (A-J)."""
+    def respond(item: WorkItem) -> Completion:
+        return answer(f"</think>The answer is ({item.prompt.gold})")
+
+    run = build_run(tmp_path / "run", data_dir, "mmlu_pro", respond, limit=3)
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "-o", str(out)]) == 0
+    page = out.read_text()
+    first = load_task(resolve(["mmlu_pro"])[0], data_dir, 1).samples[0]
+    for letter, option in zip("ABCDEFGHIJ", first.choices, strict=False):
+        assert json.dumps(f"\n{letter}) {option}", ensure_ascii=False)[1:-1] in page

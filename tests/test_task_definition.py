@@ -12,7 +12,13 @@ import pytest
 
 from r1eval.cli import main
 from r1eval.grading.choice_answers import grade_choice, grade_choice_up_to_ten
-from r1eval.multiple_choice import ChoicePrompt, mmlu_pro_text, simple_evals_text
+from r1eval.multiple_choice import (
+    ChoicePrompt,
+    mmlu_pro_text,
+    question_as_shown,
+    simple_evals_text,
+    unshuffled_letter,
+)
 from r1eval.prompts import MATH_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash, user_turn
 from r1eval.registry import resolve
 from r1eval.task import HubSource, LocalSource, Task
@@ -146,9 +152,10 @@ def test_a_folder_whose_prompt_changed_is_refused(
     run_dir = tmp_path / "run"
     edited = tmp_path / "edited"
     edited.mkdir()
+    base = str(TASK_DIR / "tiny_math.py")
     (edited / "tiny_math.py").write_text(
         "import dataclasses, importlib.util\n"
-        f"spec = importlib.util.spec_from_file_location('base', {str(TASK_DIR / 'tiny_math.py')!r})\n"
+        f"spec = importlib.util.spec_from_file_location('base', {base!r})\n"
         "base = importlib.util.module_from_spec(spec); spec.loader.exec_module(base)\n"
         "from r1eval.prompts import user_turn\n"
         "from r1eval.types import Prompt\n"
@@ -161,3 +168,17 @@ def test_a_folder_whose_prompt_changed_is_refused(
         capsys.readouterr()
         assert main(run_args(server, run_dir, edited)) == 2
     assert "task tiny_math changed prompt_hash since this run began" in capsys.readouterr().err
+
+
+def test_unshuffling_letters_up_to_j() -> None:
+    order = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+    assert unshuffled_letter("A", order) == "J" and unshuffled_letter("J", order) == "A"
+    assert unshuffled_letter("B", [1, 0, 2, 3]) == "A"
+    assert unshuffled_letter("E", [1, 0, 2, 3]) == "E"  # past the four options: no option
+
+
+def test_a_question_as_shown_letters_its_options_in_the_order_shown() -> None:
+    sample = Sample(id="q", input="Q?", target="A", choices=("x", "y", "z"))
+    assert question_as_shown(sample, [2, 0, 1]) == "Q?\n\nA) z\nB) x\nC) y"
+    assert question_as_shown(sample) == "Q?\n\nA) x\nB) y\nC) z"
+    assert question_as_shown(Sample(id="m", input="1+1?", target="2")) == "1+1?"

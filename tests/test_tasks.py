@@ -28,7 +28,8 @@ def load(name: str, data_dir: Path, limit: int | None = None) -> LoadedTask:
 
 def test_builtin_tasks_are_registered_through_entry_points() -> None:
     tasks = available_tasks()
-    assert {"aime24", "math500", "gpqa_diamond", "mmlu"} <= set(tasks)
+    assert {"aime24", "math500", "gpqa_diamond", "mmlu", "aime25", "hmmt_feb25", "amc23",
+            "mmlu_pro"} <= set(tasks)
     assert all(task.version for task in tasks.values())
 
 
