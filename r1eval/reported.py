@@ -46,6 +46,10 @@ BENCHMARK_NAMES = {
     "math500": "MATH-500",
     "gpqa_diamond": "GPQA Diamond",
     "mmlu": "MMLU",
+    "aime25": "AIME 2025",
+    "hmmt_feb25": "HMMT February 2025",
+    "amc23": "AMC 2023",
+    "mmlu_pro": "MMLU-Pro",
     "codeforces": "Codeforces",
     "swe_bench_verified": "SWE-bench Verified",
 }

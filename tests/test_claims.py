@@ -47,7 +47,7 @@ def write(tmp_path: Path, text: str, name: str = "mine.toml") -> Path:
 def test_builtin_registry_loads_every_source_of_the_reference() -> None:
     reported = load_reported()
     assert reported.counts() == {"deepseek-r1-article": 36, "deepseek-r1-readme": 12,
-                                 "open-r1": 18}
+                                 "open-r1": 18, "deepseek-r1-0528-card": 12, "deepscaler": 2}
     article = {(c.figure.model, c.figure.benchmark): c.figure for c in reported.claims
                if c.source.id == "deepseek-r1-article"}
     assert article["DeepSeek-R1", "aime24"].value == 79.8
@@ -172,3 +172,21 @@ def test_list_shows_benchmarks_r1eval_cannot_run(
     swe = [line for line in out.splitlines() if "SWE-bench Verified" in line]
     assert len(swe) == 4 and all("not run by r1eval" in line for line in swe)
     assert "| DeepSeek-R1 " in out and "samples=64" in out
+
+
+def test_the_newer_benchmarks_figures_name_their_source_and_protocol() -> None:
+    reported = load_reported()
+    newer = {(c.figure.model, c.figure.benchmark): c for c in reported.claims
+             if c.figure.benchmark in {"aime25", "hmmt_feb25", "amc23", "mmlu_pro"}}
+    assert {c.source.id for c in newer.values()} == {"deepseek-r1-0528-card", "deepscaler"}
+    assert all(c.source.url and c.source.url.startswith("https://") for c in newer.values())
+    r1_0528 = newer["DeepSeek-R1-0528", "aime25"]
+    assert r1_0528.figure.value == 87.5 and r1_0528.figure.protocol is not None
+    assert (r1_0528.figure.protocol.samples, r1_0528.figure.protocol.temperature,
+            r1_0528.figure.protocol.top_p) == (16, 0.6, 0.95)
+    assert newer["DeepSeek-R1", "hmmt_feb25"].figure.value == 41.7
+    assert newer["DeepSeek-R1-0528", "mmlu_pro"].figure.value == 85.0
+    assert newer["DeepSeek-R1-0528-Qwen3-8B", "hmmt_feb25"].figure.value == 61.5
+    assert newer["DeepSeek-R1-Distill-Qwen-1.5B", "amc23"].figure.value == 62.9
+    assert reported.resolve("deepseek-ai/DeepSeek-R1-0528")[0] == "DeepSeek-R1-0528"
+    assert reported.resolve("Qwen/Qwen3-8B")[0] == "Qwen3-8B"

@@ -26,7 +26,9 @@ from r1eval.compare import (
     compare_views,
     decide,
 )
+from r1eval.plan import WorkItem
 from r1eval.reported import Reported, load_reported
+from r1eval.types import Completion
 
 TESTS = Path(__file__).resolve().parent
 TASK_DIR, DATA_DIR = TESTS / "task_files", TESTS / "task_data"
@@ -352,3 +354,26 @@ def test_compare_command_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["compare", str(tmp_path)]) == 2
     assert "no run folder at or below" in capsys.readouterr().err
     assert main(["compare", str(tmp_path), "--margin", "0"]) == 2
+
+
+@pytest.mark.data
+def test_the_newer_benchmarks_are_compared_with_their_reported_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import official_data_dir
+    from runs_for_tests import answer, build_run
+
+    def respond(item: WorkItem) -> Completion:
+        if item.task == "mmlu_pro":
+            return answer(f"</think>The answer is ({item.prompt.gold})")
+        return answer(f"</think>\\boxed{{{item.prompt.gold}}}")
+
+    run = build_run(tmp_path / "r", official_data_dir(), "aime25,hmmt_feb25,amc23,mmlu_pro",
+                    respond, model="deepseek-ai/DeepSeek-R1-0528", limit=30, samples=2)
+    assert main(["compare", str(run), "--format", "json"]) == 0
+    rows = {row["benchmark"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    assert set(rows) == {"AIME 2025", "HMMT February 2025", "AMC 2023", "MMLU-Pro"}
+    assert rows["AIME 2025"]["reported"] == 87.5
+    assert rows["HMMT February 2025"]["reported"] == 79.4
+    assert rows["MMLU-Pro"]["reported"] == 85.0 and rows["AMC 2023"]["verdict"] == NO_FIGURE
+    assert "fewer samples (K=2 vs 16)" in rows["AIME 2025"]["notes"]
