@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from r1eval.cli import main
+from r1eval.data import load_task
 from r1eval.grading.choice_answers import grade_choice, grade_choice_up_to_ten
 from r1eval.multiple_choice import (
     ChoicePrompt,
@@ -182,3 +183,21 @@ def test_a_question_as_shown_letters_its_options_in_the_order_shown() -> None:
     assert question_as_shown(sample, [2, 0, 1]) == "Q?\n\nA) z\nB) x\nC) y"
     assert question_as_shown(sample) == "Q?\n\nA) x\nB) y\nC) z"
     assert question_as_shown(Sample(id="m", input="1+1?", target="2")) == "1+1?"
+
+
+def test_the_readme_task_example_loads_from_a_task_folder_without_reinstalling(
+    tmp_path: Path,
+) -> None:
+    readme = (TESTS.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Adding a task", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "my_contest.py").write_text(code)
+    (tmp_path / "data" / "my_contest").mkdir(parents=True)
+    rows = [{"id": f"p{n}", "problem": f"{n}+1?", "answer": f"{n + 1:03d}"} for n in range(15)]
+    (tmp_path / "data" / "my_contest" / "test.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in rows))
+    task = resolve(["my_contest"], tmp_path)[0]
+    loaded = load_task(task, tmp_path / "data")
+    assert [s.target for s in loaded.samples] == [str(n + 1) for n in range(15)]
+    assert task.r1_samples == 64 and task.prompt_hash == tiny_math().prompt_hash  # R1 prompt
+    assert len([line for line in code.splitlines() if line.strip()]) <= 20
