@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from r1eval.grading.choice_answers import grade_choice, grade_choice_up_to_ten
 from r1eval.grading.math_answers import grade_math
@@ -25,6 +25,7 @@ from r1eval.types import Sample
 
 __all__ = [
     "MathRecord",
+    "TaskBasics",
     "choice_task",
     "integer_answer",
     "latex_answer",
@@ -81,79 +82,58 @@ class MathRecord:
         )
 
 
+class TaskBasics(TypedDict):
+    """What every task states, whatever its shape (see ``Task``)."""
+
+    name: str
+    version: str
+    description: str
+    hub: HubSource
+    local: LocalSource
+    size: int
+    r1_samples: int
+    reference: str
+    breakdown: NotRequired[tuple[str, ...]]
+    prepare: NotRequired[Callable[[list[Record]], list[Record]]]
+
+
 def math_task(
     *,
-    name: str,
-    version: str,
-    description: str,
-    hub: HubSource,
-    local: LocalSource,
-    size: int,
-    r1_samples: int,
-    reference: str,
     id_field: str = "id",
     answer: Callable[[object], str] = latex_answer,
     metadata: Metadata = no_metadata,
-    breakdown: tuple[str, ...] = (),
-    prepare: Callable[[list[Record]], list[Record]] = list,
+    **basics: Unpack[TaskBasics],
 ) -> Task:
     """A math benchmark with the DeepSeek-R1 prompt, graded by math-verify."""
     return Task(
-        name=name,
-        version=version,
-        description=description,
-        hub=hub,
-        local=local,
-        size=size,
+        **basics,
         prompt_template=MATH_PROMPT,
         to_sample=MathRecord(id_field=id_field, answer=answer, metadata=metadata),
         prompt=math_prompt,
         grader=grade_math,
-        r1_samples=r1_samples,
-        reference=reference,
-        breakdown=breakdown,
-        prepare=prepare,
     )
 
 
 def choice_task(
     *,
-    name: str,
-    version: str,
-    description: str,
-    hub: HubSource,
-    local: LocalSource,
-    size: int,
     to_sample: Callable[[Record], Sample],
     prompt_template: str,
-    r1_samples: int,
-    reference: str,
     options: int = len(LETTERS),
     text: ChoiceFormat = simple_evals_text,
     shuffle: bool = False,
-    breakdown: tuple[str, ...] = (),
-    prepare: Callable[[list[Record]], list[Record]] = list,
     private_text: bool = False,
+    **basics: Unpack[TaskBasics],
 ) -> Task:
     """A multiple-choice benchmark of up to ``options`` options (at most ten, A-J); letters
     A-D are graded for four-option tasks, A-J for anything larger."""
     if not 2 <= options <= len(CHOICE_LETTERS):
         raise ValueError(f"options must be 2-{len(CHOICE_LETTERS)}, got {options}")
     return Task(
-        name=name,
-        version=version,
-        description=description,
-        hub=hub,
-        local=local,
-        size=size,
+        **basics,
         prompt_template=prompt_template,
         to_sample=to_sample,
-        prompt=ChoicePrompt(task=name, text=text, shuffle=shuffle),
+        prompt=ChoicePrompt(task=basics["name"], text=text, shuffle=shuffle),
         grader=grade_choice if options <= len(LETTERS) else grade_choice_up_to_ten,
-        r1_samples=r1_samples,
-        reference=reference,
-        breakdown=breakdown,
-        prepare=prepare,
         private_text=private_text,
         options=options,
     )
