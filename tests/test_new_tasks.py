@@ -225,3 +225,21 @@ def test_mmlu_pro_prompt_is_the_authors_zero_shot_cot_prompt(data_dir: Path) -> 
         assert prompt.metadata["option_order"] == list(range(len(row["options"])))
         assert loaded.task.prompt(sample, 1) == prompt
     assert ".  " in loaded.task.prompt(spaced, 0).messages[0]["content"]  # the space is kept
+
+
+def test_hmmt_hub_rows_get_the_same_ids(data_dir: Path) -> None:
+    task = resolve(["hmmt_feb25"])[0]
+    local = raw(data_dir, "hmmt_feb25")
+    hub_like = [{k: v for k, v in row.items() if k != "id"} for row in local]
+    assert [task.to_sample(r) for r in task.prepare(hub_like)] == [
+        task.to_sample(r) for r in local]
+
+
+def test_mmlu_pro_drops_na_padding_as_the_authors_scripts_do(data_dir: Path) -> None:
+    task = resolve(["mmlu_pro"])[0]
+    row = next(r for r in raw(data_dir, "mmlu_pro") if len(r["options"]) == 4)
+    padded = {**row, "options": [*row["options"], *["N/A"] * 6]}
+    assert task.to_sample(padded) == task.to_sample(row)
+    assert len(task.to_sample(padded).choices) == 4
+    with pytest.raises(ValueError, match="not one of the 4 options"):
+        task.to_sample({**row, "answer": "E"})
