@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1eval.errors import UsageError
 from r1eval.prompts import CHOICE_LETTERS, rendered_prompt_hash, template_hash
 from r1eval.types import Grade, Prompt, Sample
 
@@ -76,9 +77,22 @@ class Task:
 
     @property
     def prompt_hash(self) -> str:
-        """The fingerprint of what is sent: changing a prompt function changes it."""
-        probe = prompt_probe(self.options)
-        return rendered_prompt_hash([self.prompt(probe, repeat) for repeat in (0, 1)])
+        """The fingerprint of what is sent: changing a prompt function changes it.
+
+        A task that does not say how many options it has (``options`` 0, e.g. written before
+        the field existed) is probed without options, then with the four of GPQA and MMLU.
+        """
+        failure: Exception | None = None
+        for options in (self.options,) if self.options else (0, 4):
+            probe = prompt_probe(options)
+            try:
+                return rendered_prompt_hash([self.prompt(probe, repeat) for repeat in (0, 1)])
+            except (KeyError, IndexError, ValueError, TypeError) as error:
+                failure = error
+        raise UsageError(
+            f"task {self.name}: its prompt cannot render a placeholder question "
+            f"({type(failure).__name__}: {failure}); set Task.options to its number of options"
+        )
 
     @property
     def legacy_prompt_hash(self) -> str:

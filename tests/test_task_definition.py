@@ -12,6 +12,7 @@ import pytest
 
 from r1eval.cli import main
 from r1eval.data import load_task
+from r1eval.errors import UsageError
 from r1eval.grading.choice_answers import grade_choice, grade_choice_up_to_ten
 from r1eval.multiple_choice import (
     ChoicePrompt,
@@ -201,3 +202,20 @@ def test_the_readme_task_example_loads_from_a_task_folder_without_reinstalling(
     assert [s.target for s in loaded.samples] == [str(n + 1) for n in range(15)]
     assert task.r1_samples == 64 and task.prompt_hash == tiny_math().prompt_hash  # R1 prompt
     assert len([line for line in code.splitlines() if line.strip()]) <= 20
+
+
+def test_a_four_option_task_written_without_the_options_field_still_hashes() -> None:
+    """Tasks written before ``options`` existed: probed with four options when needed."""
+    def old_style_prompt(sample: Sample, repeat: int) -> Prompt:
+        text = MULTIPLE_CHOICE_PROMPT.format(question=sample.input,
+                                             **dict(zip("ABCD", sample.choices, strict=True)))
+        return Prompt(messages=user_turn(text), gold=sample.target)
+
+    task = dataclasses.replace(tiny_math(), prompt=old_style_prompt, grader=grade_choice)
+    assert task.options == 0 and len(task.prompt_hash) == 16
+
+    def broken(sample: Sample, repeat: int) -> Prompt:
+        raise KeyError("subject_code")
+
+    with pytest.raises(UsageError, match=r"set Task\.options"):
+        _ = dataclasses.replace(task, prompt=broken).prompt_hash
