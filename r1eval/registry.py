@@ -39,6 +39,19 @@ def resolve(names: list[str], task_dir: Path | None = None) -> list[Task]:
     return [known[name] for name in dict.fromkeys(names)]
 
 
+def current_prompt_hash(task: str, recorded: object) -> object:
+    """A run's recorded prompt hash as this release computes it.
+
+    Folders written before the hash covered the rendered prompt recorded the hash of the task's
+    template: while that template is unchanged, it reads as the task's current hash (the
+    guarantee those runs had). Anything else, or a task not installed, is returned as is.
+    """
+    known = available_tasks().get(task)
+    if known is not None and recorded == known.legacy_prompt_hash:
+        return known.prompt_hash
+    return recorded
+
+
 def _tasks_in_folder(folder: Path) -> dict[str, Task]:
     if not folder.is_dir():
         raise UsageError(f"task folder {folder} does not exist")

@@ -40,6 +40,7 @@ from r1eval import stats
 from r1eval.errors import UsageError
 from r1eval.multiple_choice import unshuffled_letter
 from r1eval.prompts import CHOICE_LETTERS
+from r1eval.registry import current_prompt_hash
 from r1eval.runs import Run
 from r1eval.table import markdown_table
 
@@ -200,10 +201,14 @@ def _data_identity(source: Mapping[str, Any] | None) -> str:
 
 
 def _task_differences(name: str, base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[str]:
+    def value(entry: Mapping[str, Any], key: str) -> object:
+        recorded = entry.get(key)
+        return current_prompt_hash(name, recorded) if key == "prompt_hash" else recorded
+
     found = [
-        f"{name} {key}: {base.get(key)} vs {cand.get(key)}"
+        f"{name} {key}: {value(base, key)} vs {value(cand, key)}"
         for key in TASK_FIELDS
-        if base.get(key) != cand.get(key)
+        if value(base, key) != value(cand, key)
     ]
     data_base, data_cand = _data_identity(base.get("source")), _data_identity(cand.get("source"))
     if data_base != data_cand:

@@ -23,6 +23,7 @@ from r1eval.cli import main
 from r1eval.config import RunConfig
 from r1eval.data import load_task
 from r1eval.evaluate import compute_scores, prepare
+from r1eval.prompts import MATH_PROMPT, template_hash
 from r1eval.records import completion_record, error_record, grade_record
 from r1eval.registry import resolve
 from r1eval.regress import (
@@ -636,3 +637,21 @@ def test_the_newer_benchmarks_regress_and_rank_like_the_others(
     assert main(["leaderboard", str(base), str(candidate)]) == 0
     board = capsys.readouterr().out
     assert board.count("mmlu_pro") == 2 and board.count("hmmt_feb25") == 2
+
+
+@pytest.mark.data
+def test_a_run_that_recorded_the_template_hash_compares_with_a_new_one(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """Runs of older releases recorded the prompt template's hash: same prompt, no difference."""
+    base = build_run(tmp_path / "base", data_dir, right_below(20))
+    candidate = build_run(tmp_path / "cand", data_dir, right_below(20), model="fine-tune")
+    manifest = json.loads((base / "run.json").read_text())
+    manifest["tasks"]["aime24"]["prompt_hash"] = template_hash(MATH_PROMPT)
+    (base / "run.json").write_text(json.dumps(manifest))
+    assert protocol_differences(load_run(base).manifest, load_run(candidate).manifest,
+                                ["aime24"]) == []
+    manifest["tasks"]["aime24"]["prompt_hash"] = template_hash("another template")
+    (base / "run.json").write_text(json.dumps(manifest))
+    assert protocol_differences(load_run(base).manifest, load_run(candidate).manifest,
+                                ["aime24"]) != []
