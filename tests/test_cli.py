@@ -40,7 +40,7 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
 @pytest.mark.parametrize(
     ("extra", "fragments"),
     [
-        (["--tasks", "aime25"], ["unknown task 'aime25'", "aime24"]),
+        (["--tasks", "aime26"], ["unknown task 'aime26'", "aime24", "aime25"]),
         (["--tasks", "aime24", "--limit", "0"], ["limit"]),
         (["--tasks", "aime24", "--samples", "-3"], ["samples"]),
         (["--tasks", "aime24", "--temperature", "7"], ["temperature"]),

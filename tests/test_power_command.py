@@ -74,7 +74,7 @@ def test_the_benchmark_size_comes_from_the_task(capsys: pytest.CaptureFixture[st
         (["--task", "aime24", "--delta", "5", "--samples", "0"], "--samples"),
         (["--task", "aime24", "--delta", "5", "--correlation", "1.5"], "--correlation"),
         (["--task", "aime24", "--delta", "5", "--alpha", "0"], "--alpha"),
-        (["--task", "aime25", "--delta", "5"], "unknown task"),
+        (["--task", "aime26", "--delta", "5"], "unknown task"),
         (["--task", "aime24", "--delta", "5", "--from", "/nonexistent"], "not a run folder"),
     ],
 )
