@@ -22,7 +22,7 @@ from r1eval.multiple_choice import (
     unshuffled_letter,
 )
 from r1eval.prompts import MATH_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash, user_turn
-from r1eval.registry import resolve
+from r1eval.registry import available_tasks, resolve
 from r1eval.task import HubSource, LocalSource, Task
 from r1eval.task_factory import choice_task, integer_answer, latex_answer, math_task
 from r1eval.types import Prompt, Sample
@@ -219,3 +219,22 @@ def test_a_four_option_task_written_without_the_options_field_still_hashes() -> 
 
     with pytest.raises(UsageError, match=r"set Task\.options"):
         _ = dataclasses.replace(task, prompt=broken).prompt_hash
+
+
+def test_the_builtin_prompts_are_pinned() -> None:
+    """What each built-in task sends, fingerprinted: a change here changes every new run's
+    identity, so it comes with a new task version. The legacy hashes are what runs of older
+    releases recorded (the template's hash); such folders still resume."""
+    hashes = {name: (t.prompt_hash, t.legacy_prompt_hash)
+              for name, t in available_tasks().items() if name in PINNED}
+    assert hashes == PINNED
+
+
+R1_MATH = ("f55d8b7e1698f138", "056d2a132126f009")
+PINNED = {
+    "aime24": R1_MATH, "math500": R1_MATH, "aime25": R1_MATH, "hmmt_feb25": R1_MATH,
+    "amc23": R1_MATH,
+    "gpqa_diamond": ("1005e49d6add4d5f", "9e7e2e67228607cf"),
+    "mmlu": ("3a1e9e13615ec384", "9e7e2e67228607cf"),
+    "mmlu_pro": ("f36b4021a5f85b86", "08e9e1e1f6d48f13"),
+}
