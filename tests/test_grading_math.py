@@ -202,11 +202,11 @@ def read_answers(path: Path) -> list[str]:
 
 @pytest.mark.data
 @pytest.mark.slow
-@pytest.mark.parametrize(("benchmark", "count"), [("math500", 500), ("aime24", 30)])
+@pytest.mark.parametrize(("folder", "count"), [("math500", 500), ("aime24", 30)])
 def test_every_official_gold_answer_grades_its_own_box(
-    benchmark: str, count: int, data_dir: Path
+    folder: str, count: int, data_dir: Path
 ) -> None:
-    golds = read_answers(data_dir / benchmark / "test.jsonl")
+    golds = read_answers(data_dir / folder / "test.jsonl")
     assert len(golds) == count
     failures = []
     for gold in golds:
