@@ -41,6 +41,7 @@ class RunConfig(BaseModel):
     concurrency: int = Field(default=32, ge=1, le=4096)
     timeout: float = Field(default=1800.0, gt=0, le=86_400)
     max_attempts: int = Field(default=8, ge=1, le=100)
+    max_response_mib: int = Field(default=32, ge=1, le=4096)
     grader_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
     grade_timeout: float = Field(default=30.0, gt=0, le=3600)
     price_in: float | None = Field(default=None, ge=0, le=10_000)

@@ -69,6 +69,11 @@ class Fault:
     choices); ``drop`` closes the connection without any answer; ``drop_mid_body`` sends the
     headers and half of a normal answer, then closes the connection.
 
+    ``stall_mid_body`` sends the headers and half of a normal answer, then nothing more (a
+    server that hangs while answering); ``endless`` sends a 200 whose body never ends (1 MiB
+    chunks, up to ``endless_mib`` of them, until the client hangs up); ``headers`` are added
+    to an injected answer (e.g. ``Fault(302, headers={"Location": ...})``).
+
     ``serve`` answers normally (HTTP 200) instead, altered by ``max_choices`` (at most that
     many choices: fewer than ``n``) or ``null_content`` (every message has ``content: null``
     and no reasoning: nothing of the model comes back). ``delay_s`` waits before answering:
@@ -81,6 +86,10 @@ class Fault:
     content_type: str = "application/json"
     drop: bool = False
     drop_mid_body: bool = False
+    stall_mid_body: bool = False
+    endless: bool = False
+    endless_mib: int = 4096
+    headers: Mapping[str, str] | None = None
     serve: bool = False
     max_choices: int | None = None
     null_content: bool = False
@@ -92,13 +101,16 @@ class Fault:
 Faults = Callable[[Body, int], Fault | int | None] | Sequence[Fault | int | None]
 
 #: What ``RandomFaults`` injects: rate limits (with and without ``Retry-After``), server
-#: errors, a response slower than the client's timeout, connections dropped before or during
-#: the answer, a body that is not JSON, an empty ``choices`` list, ``content: null``, and fewer
-#: choices than ``n``.
+#: errors, a response slower than the client's timeout (a hang before answering), a hang in
+#: the middle of the body, connections dropped before or during the answer, a body that is not
+#: JSON, an HTTP 200 carrying an error instead of choices, an empty ``choices`` list,
+#: ``content: null``, and fewer choices than ``n``.
 FAULT_KINDS = (
-    "429", "429_retry_after", "500", "502", "503", "slow", "drop", "drop_mid_body",
-    "malformed_json", "empty_choices", "null_content", "fewer_choices",
+    "429", "429_retry_after", "500", "502", "503", "slow", "stall_mid_body", "drop",
+    "drop_mid_body", "malformed_json", "error_200", "empty_choices", "null_content",
+    "fewer_choices",
 )
+_ERROR_200 = json.dumps({"error": {"message": "upstream model crashed", "code": 500}})
 _EMPTY_CHOICES = json.dumps(
     {"id": "chatcmpl-empty", "object": "chat.completion", "created": 0, "model": "m",
      "choices": []}
@@ -139,6 +151,8 @@ class RandomFaults:
             "slow": Fault(serve=True, delay_s=slow_s),
             "drop": Fault(drop=True),
             "drop_mid_body": Fault(drop_mid_body=True),
+            "stall_mid_body": Fault(stall_mid_body=True),
+            "error_200": Fault(200, body=_ERROR_200),
             "malformed_json": Fault(200, body='{"id": "chatcmpl-torn", "choices": [{"ind'),
             "empty_choices": Fault(200, body=_EMPTY_CHOICES),
             "null_content": Fault(serve=True, null_content=True),
@@ -369,8 +383,10 @@ class OpenAIServer:
         delay_s = self.delay_s + (fault.delay_s if fault is not None else 0.0)
         if delay_s:
             await asyncio.sleep(delay_s)  # cancelled if the client gives up first
-        if fault is not None and fault.drop_mid_body:
-            return await self._drop_mid_body(request, body, number)
+        if fault is not None and (fault.drop_mid_body or fault.stall_mid_body):
+            return await self._drop_mid_body(request, body, number, stall=fault.stall_mid_body)
+        if fault is not None and fault.endless:
+            return await _endless(request, fault.endless_mib)
         if fault is not None and not fault.serve:
             return self._inject(request, fault)
         return self._answer(body, number, fault)
@@ -401,6 +417,7 @@ class OpenAIServer:
         if fault.drop:
             _drop_connection(request)
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        headers.update(fault.headers or {})
         if fault.body is None:
             return _error(fault.status, f"injected fault (HTTP {fault.status})", headers)
         return web.Response(
@@ -408,14 +425,17 @@ class OpenAIServer:
         )
 
     async def _drop_mid_body(
-        self, request: web.Request, body: Body, number: int
+        self, request: web.Request, body: Body, number: int, stall: bool = False
     ) -> web.StreamResponse:
-        """Send the headers and half of a normal answer, then close the connection."""
+        """Send the headers and half of a normal answer, then close the connection (or, with
+        ``stall``, send nothing more until the client gives up, at most an hour)."""
         payload = json.dumps(self._completion(body, number, 1)).encode()
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.content_length = len(payload)
         await response.prepare(request)
         await response.write(payload[: len(payload) // 2])
+        if stall:
+            await asyncio.sleep(3600)  # cancelled when the client hangs up
         _drop_connection(request)
 
     def _answer(self, body: Body, number: int, fault: Fault | None = None) -> web.Response:
@@ -449,6 +469,19 @@ class OpenAIServer:
             "choices": choices,
             "usage": _usage(body, choices),
         }
+
+
+async def _endless(request: web.Request, mib: int) -> web.StreamResponse:
+    """An HTTP 200 whose JSON body goes on in 1 MiB chunks (``mib`` of them at most)."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    await response.write(b'{"choices": [{"message": {"content": "')
+    chunk = b"x" * (1 << 20)
+    for _ in range(mib):
+        await response.write(chunk)  # cancelled when the client hangs up
+    await response.write(b'"}}]}')
+    await response.write_eof()
+    return response
 
 
 def _drop_connection(request: web.Request) -> NoReturn:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from r1eval.backends.openai_compat import OpenAICompatBackend
+from r1eval.errors import EndpointError, RequestFailed
 from r1eval.types import Completion, Request, SamplingParams
 
 from openai_server import FAULT_KINDS, Fault, OpenAIServer, RandomFaults
@@ -43,7 +44,7 @@ def generate(server: OpenAIServer, n: int = 1, **options: Any) -> list[Completio
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize("kind", [k for k in FAULT_KINDS if k != "slow"])
+@pytest.mark.parametrize("kind", [k for k in FAULT_KINDS if k not in ("slow", "stall_mid_body")])
 @pytest.mark.parametrize("n", [1, 3])
 def test_every_fault_kind_is_retried_and_nothing_is_delivered_twice(kind: str, n: int) -> None:
     faults = RandomFaults(rate=1.0, kinds=[kind])
@@ -116,3 +117,72 @@ def test_random_faults_are_seeded_and_keep_to_their_rate_and_kinds() -> None:
     assert only_drops and all(fault.drop for fault in only_drops)
     with pytest.raises(ValueError, match="kinds"):
         RandomFaults(kinds=["teapot"])
+
+
+def test_a_body_that_stalls_half_way_times_out_and_says_so() -> None:
+    with OpenAIServer(faults=[Fault(stall_mid_body=True)]) as server:
+        with pytest.raises(RequestFailed) as failure:
+            generate(server, timeout_s=0.3, max_attempts=1)
+        [completion] = generate(server, timeout_s=5.0)  # the next answer is whole
+    assert "timed out after 0.3 s" in str(failure.value)
+    assert "CancelledError" not in str(failure.value)
+    assert completion.text == ANSWER
+
+
+def test_a_200_carrying_an_error_keeps_the_servers_message_and_is_retried() -> None:
+    error = '{"error": {"message": "upstream model crashed", "code": 500}}'
+    expected = "HTTP 200 with an error instead of choices: upstream model crashed"
+    with OpenAIServer(faults=[Fault(200, body=error)]) as server, \
+            pytest.raises(RequestFailed, match=expected):
+        generate(server, max_attempts=1)
+    with OpenAIServer(faults=[Fault(200, body=error)]) as server:
+        assert [c.text for c in generate(server)] == [ANSWER]
+        assert len(server.requests) == 2
+
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize("how", ["endless", "declared"])
+def test_a_body_over_the_limit_is_a_failed_request_read_no_further(how: str) -> None:
+    """A body that never ends (1 MiB chunks, up to 1 GiB) is abandoned past the limit, and so
+    is one whose declared length is over it, with the limit named in the message."""
+    fault = (Fault(endless=True, endless_mib=1024) if how == "endless"
+             else Fault(200, body="x" * (3 * MIB)))
+    started = time.monotonic()
+    with OpenAIServer(faults=[fault]) as server, pytest.raises(RequestFailed) as failure:
+        generate(server, max_response_bytes=2 * MIB)
+    assert "larger than 2 MiB (--max-response-mib)" in str(failure.value)
+    assert not failure.value.transient  # not tried again: it would cost as much again
+    assert time.monotonic() - started < 60  # not 1 GiB read (a bound, not a speed claim)
+
+
+def test_a_body_just_under_the_limit_is_read() -> None:
+    big = {"content": ANSWER, "reasoning_content": "y" * (MIB - 4096)}
+    with OpenAIServer(responder=lambda body, index: big) as server:
+        [completion] = generate(server, max_response_bytes=MIB)
+    assert completion.text == ANSWER and len(completion.reasoning or "") == MIB - 4096
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_names_its_target(status: int) -> None:
+    target = "http://127.0.0.1:9/elsewhere/v1/chat/completions"
+    with OpenAIServer(faults=[Fault(status, headers={"Location": target})]) as server:
+        with pytest.raises(EndpointError) as failure:
+            generate(server)
+        assert len(server.requests) == 1  # not sent again, there or here
+    message = str(failure.value)
+    assert f"redirects (HTTP {status}) to {target}" in message
+    assert "--base-url" in message and "\n" not in message
+
+
+def test_a_long_retry_after_wait_says_what_it_waits_for_and_until_when(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("r1eval.backends.openai_compat._ANNOUNCED_WAIT_S", 0.2)
+    with OpenAIServer(faults=[Fault(429, retry_after="0.3")]) as server:
+        assert len(generate(server, retry_after_max_s=1.0)) == 1
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    message = warning.getMessage()
+    assert "asked to wait (Retry-After" in message and "HTTP 429" in message
+    assert "waiting 0.3 s, until " in message and "before trying the request again" in message

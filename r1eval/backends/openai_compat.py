@@ -45,7 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
 import certifi
@@ -82,6 +82,13 @@ _PROBE = Request(
 #: (newer vLLM, Ollama).
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
 _DETAIL_CHARS = 300
+#: The largest response body read (``--max-response-mib``): far above any real completion
+#: (32,768 tokens of text are well under 1 MiB), small enough that a server sending without end
+#: cannot exhaust the memory. Bodies are read in chunks and counted as they arrive.
+DEFAULT_MAX_RESPONSE_BYTES = 32 << 20
+_READ_CHUNK = 1 << 16
+#: A wait for the server's ``Retry-After`` at least this long is announced on screen.
+_ANNOUNCED_WAIT_S = 10.0
 
 
 class _Retryable(Exception):
@@ -128,6 +135,7 @@ class OpenAICompatBackend:
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 60.0,
         retry_after_max_s: float = 120.0,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -140,6 +148,7 @@ class OpenAICompatBackend:
             multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
         )
         self._retry_after_max_s = retry_after_max_s
+        self._max_response_bytes = max_response_bytes
         self._preflight_timeout_s = min(timeout_s, _CONNECT_TIMEOUT_S)
         self._max_connections = max_connections
         self._headers = {
@@ -178,18 +187,38 @@ class OpenAICompatBackend:
     async def _request(
         self, method: str, path: str, body: dict[str, Any] | None, timeout_s: float
     ) -> _Reply:
-        """One HTTP exchange; ``_NoResponse`` when no HTTP response came back whole."""
+        """One HTTP exchange; ``_NoResponse`` when no HTTP response came back whole.
+
+        Redirects are not followed (``_redirect_error``); a body larger than the limit is a
+        failed request (``_read_capped``)."""
         timeout = aiohttp.ClientTimeout(
             total=timeout_s, sock_connect=min(timeout_s, _CONNECT_TIMEOUT_S)
         )
         data = None if body is None else json.dumps(body).encode()
+        url = self._base_url + path
         try:
             async with self._http().request(
-                method, self._base_url + path, data=data, timeout=timeout, proxy=self._proxy
+                method, url, data=data, timeout=timeout, proxy=self._proxy,
+                allow_redirects=False,
             ) as response:
-                return _Reply(response.status, response.headers, await response.read())
-        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                if 300 <= response.status < 400:
+                    raise self._redirect_error(url, response.status, response.headers)
+                content = await _read_capped(response, self._max_response_bytes)
+                return _Reply(response.status, response.headers, content)
+        except TimeoutError:  # asyncio's: its cause is a CancelledError, which says nothing
+            raise _NoResponse(f"no response: timed out after {timeout_s:g} s") from None
+        except (aiohttp.ClientError, OSError) as err:
             raise _NoResponse(f"no response: {self._detail(_root_cause(err))}") from None
+
+    def _redirect_error(self, url: str, status: int, headers: Mapping[str, str]) -> EndpointError:
+        """A redirect ends the run: following it would turn a POST into a GET (301, 302) or
+        send the prompts to another host (307, 308)."""
+        target = urljoin(url, headers.get("Location", "")) if headers.get("Location") else None
+        where = f"to {self._detail(target)}" if target else "without saying where"
+        return EndpointError(
+            f"{url} redirects (HTTP {status}) {where}; r1eval does not follow redirects: "
+            "set --base-url to the address that serves the API"
+        )
 
     async def preflight(self) -> None:
         """Check, before a run is set up, that the endpoint answers and serves the model.
@@ -221,6 +250,8 @@ class OpenAICompatBackend:
                 f"cannot reach {self._base_url} ({str(err).removeprefix('no response: ')}); "
                 "check the base URL and that the server is running"
             ) from None
+        except RequestFailed:  # a listing too large to read: the probe decides
+            return []
         if reply.status in (401, 403):
             raise self._status_error(reply)
         if reply.status >= 400:
@@ -284,6 +315,9 @@ class OpenAICompatBackend:
             response = json.loads(reply.body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise _Retryable("malformed response: the body is not valid JSON") from None
+        if isinstance(response, dict) and "choices" not in response and "error" in response:
+            message = self._detail(_server_message(reply))
+            raise _Retryable(f"HTTP {reply.status} with an error instead of choices: {message}")
         return _completions(response, latency_s=time.perf_counter() - started)
 
     def _body(self, request: Request, n: int) -> dict[str, Any]:
@@ -344,6 +378,10 @@ class OpenAICompatBackend:
     def _log_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         wait_s = state.next_action.sleep if state.next_action is not None else 0.0
+        asked = isinstance(error, _Retryable) and error.retry_after_s is not None
+        if asked and wait_s >= _ANNOUNCED_WAIT_S:
+            log.warning("%s", _announced_wait(self._base_url, str(error), wait_s))
+            return
         log.info(
             "%s: attempt %d of %d failed (%s); retrying in %.1f s",
             self._base_url,
@@ -352,6 +390,35 @@ class OpenAICompatBackend:
             error,
             wait_s,
         )
+
+
+def _announced_wait(base_url: str, error: str, wait_s: float) -> str:
+    """What a long wait asked for by the server waits for, and until when."""
+    until = time.strftime("%H:%M:%S %Z", time.localtime(time.time() + wait_s))
+    return (
+        f"{base_url} asked to wait (Retry-After, after {error}): waiting {wait_s:.3g} s, "
+        f"until {until}, before trying the request again"
+    )
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, read a chunk at a time; ``RequestFailed`` as soon as it exceeds ``limit``
+    bytes (as decoded: a compressed body is counted as it expands), so no more than ``limit``
+    is ever held."""
+    declared = response.content_length
+    if declared is None or declared <= limit:
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(_READ_CHUNK):
+            body += chunk
+            if len(body) > limit:
+                break
+        else:
+            return bytes(body)
+    raise RequestFailed(
+        f"the response is larger than {limit / (1 << 20):g} MiB (--max-response-mib), "
+        "far more than any completion: not read",
+        transient=False, status=response.status,
+    )
 
 
 def endpoint_identity(model: str, base_url: str) -> dict[str, str]:

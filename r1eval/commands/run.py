@@ -41,6 +41,9 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument("--timeout", type=float, help="seconds per request (default 1800)")
     run.add_argument("--max-attempts", dest="max_attempts", type=int,
                      help="attempts per request on transient failures (default 8)")
+    run.add_argument("--max-response-mib", dest="max_response_mib", type=int,
+                     help="largest response body read, in MiB (default 32); a larger one is a "
+                     "failed request")
     run.add_argument("--grader-workers", dest="grader_workers", type=int,
                      help="grading processes (default: one per core)")
     run.add_argument("--grade-timeout", dest="grade_timeout", type=float,
