@@ -25,6 +25,7 @@ from r1eval.store import (
     read_completions,
     read_manifest,
     run_folders,
+    utf8_safe,
 )
 
 SAMPLE_COLUMNS = [
@@ -128,7 +129,7 @@ def _sample_row(
 ) -> dict[str, Any]:
     usage = (completion or {}).get("usage") or {}
     grade = grade or {}
-    return {
+    row = {
         "run": run, "model": model, "task": record["task"], "sample_id": record["sample_id"],
         "repeat": record["repeat"], "key": record["key"],
         "verdict": verdict(grade or None, completion),
@@ -145,6 +146,8 @@ def _sample_row(
         "error": record.get("message") if completion is None else None,
         "metadata": record.get("sample_metadata") or {},
     }
+    return {name: utf8_safe(value) if isinstance(value, str) else value
+            for name, value in row.items()}
 
 
 def _samples_frame(path: Path, model: str, with_text: bool) -> pd.DataFrame:
@@ -157,8 +160,9 @@ def _samples_frame(path: Path, model: str, with_text: bool) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
     if with_text:
         full = read_completions(path, set(state.completions))
-        frame["text"] = [full.get(k, {}).get("text") for k in frame["key"]]
-        frame["reasoning"] = [full.get(k, {}).get("reasoning") for k in frame["key"]]
+        for field in ("text", "reasoning"):
+            texts = (full.get(key, {}).get(field) for key in frame["key"])
+            frame[field] = [None if text is None else utf8_safe(text) for text in texts]
     return frame.sort_values(["task", "sample_id", "repeat"], kind="stable", ignore_index=True)
 
 

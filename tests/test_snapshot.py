@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from r1eval.errors import RunFolderError
 from r1eval.store import LOG, SNAPSHOT, LogState, RunFolder, load_state, read_log, read_snapshot
 
 
@@ -177,3 +178,49 @@ def test_the_snapshot_is_written_in_chunks_and_read_back_in_order(
     assert [json.loads(line)[0] for line in lines[1:]] == ["completions"] * 3 + ["end"]
     assert list(load_state(tmp_path).completions) == ["k5", "k1", "k9", "k0", "k7", "k3", "k8"]
     assert os.path.getsize(tmp_path / LOG) == read_snapshot(tmp_path)[1]  # type: ignore[index]
+
+
+def test_a_snapshot_whose_content_was_edited_is_not_trusted(run_dir: Path) -> None:
+    """Grades flipped inside the snapshot (still valid JSON, counts unchanged) must not change
+    what the run reads: the snapshot no longer matches the digest of its own lines."""
+    path = run_dir / SNAPSHOT
+    edited = path.read_bytes().replace(b'"correct":true', b'"correct":false')
+    assert edited != path.read_bytes()
+    path.write_bytes(edited)
+    assert read_snapshot(run_dir) is None
+    assert_same_as_the_whole_log(run_dir)
+    assert load_state(run_dir).grades["k0"]["correct"] is True
+
+
+@pytest.fixture
+def long_run(tmp_path: Path) -> Path:
+    """A snapshotted folder whose log is far longer than 128 KiB (records in its middle are
+    neither in its first nor its last 64 KiB)."""
+    logged(tmp_path, *[completion(f"k{i}", text="x" * 200) for i in range(2000)],
+           *[grade(f"k{i}", True) for i in range(2000)])
+    assert (tmp_path / LOG).stat().st_size > 600_000
+    return tmp_path
+
+
+def _overwrite_middle(log: Path, old: bytes, new: bytes) -> None:
+    data = bytearray(log.read_bytes())
+    at = data.index(old, len(data) // 2 - 1000)
+    data[at : at + len(old)] = new
+    log.write_bytes(bytes(data))
+
+
+def test_an_edit_in_the_middle_of_the_log_makes_the_snapshot_useless(long_run: Path) -> None:
+    _overwrite_middle(long_run / LOG, b'"correct":true', b'"correct":null')
+    assert read_snapshot(long_run) is None
+    assert_same_as_the_whole_log(long_run)
+    assert None in {g["correct"] for g in load_state(long_run).grades.values()}
+
+
+def test_a_corrupt_record_in_the_middle_of_the_log_is_an_error_with_a_snapshot_too(
+    long_run: Path,
+) -> None:
+    _overwrite_middle(long_run / LOG, b'"correct":true', b"\x00" * 20)
+    with pytest.raises(RunFolderError, match="corrupt record in the middle of the log"):
+        load_state(long_run)
+    with pytest.raises(RunFolderError, match="corrupt record"), RunFolder(long_run) as folder:
+        folder.state()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from r1eval.errors import RunFolderError
-from r1eval.store import LOG, RunFolder, load_state, read_completions, read_log
+from r1eval.store import LOG, RunFolder, load_state, read_completions, read_log, read_manifest
 
 
 def completion(key: str, text: str = "answer") -> dict[str, object]:
@@ -76,3 +78,62 @@ def test_the_folder_state_is_read_once_and_kept_current(tmp_path: Path) -> None:
         assert folder.state() is state and set(state.completions) == {"a", "b"}
         assert state.grades["b"] == {"type": "grade", "key": "b", "correct": True}
     assert load_state(tmp_path).completions == state.completions
+
+
+def test_deleting_the_lock_file_does_not_let_a_second_process_in(tmp_path: Path) -> None:
+    """The lock is the folder's own ``flock``: no file whose removal would free it."""
+    with RunFolder(tmp_path):
+        for stray in tmp_path.glob(".lock"):
+            stray.unlink()
+        with pytest.raises(RunFolderError, match="another r1eval process"):
+            RunFolder(tmp_path).__enter__()
+
+
+def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from r1eval.store import RunFolder; f = RunFolder(Path(sys.argv[1])).__enter__(); "
+         "print('locked', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+            with pytest.raises(RunFolderError, match="another r1eval process"):
+                RunFolder(tmp_path).__enter__()
+        finally:
+            holder.kill()  # SIGKILL: no exit handler releases anything
+    with RunFolder(tmp_path):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"identity": {}}'.encode("utf-16"), "is not UTF-8 text"),
+        (b'{"identity": [1, 2], "tasks": {}}', "its 'identity' is not an object"),
+        (b'{"identity": {"endpoint": {}}, "tasks": ["math500"]}', "its 'tasks' is not an"),
+        (b'{"identity": {"endpoint": "x"}, "tasks": {}}', "identity names no endpoint"),
+        (b'{"identity": {"endpoint": {}}, "tasks": {"aime24": 3}}', "a task entry is not"),
+    ],
+    ids=["utf-16", "identity-list", "tasks-list", "endpoint-string", "task-entry-number"],
+)
+def test_a_manifest_of_the_wrong_encoding_or_shape_is_one_clear_error(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    (tmp_path / "run.json").write_bytes(content)
+    with pytest.raises(RunFolderError, match=problem):
+        read_manifest(tmp_path)
+
+
+def test_a_configured_key_is_redacted_from_every_record_and_the_state(tmp_path: Path) -> None:
+    key = "sk-test-0123456789abcdef"
+    with RunFolder(tmp_path, secrets=[key, "x"]) as folder:
+        folder.state()
+        folder.append({**completion("k1", text=f"my key is {key}, said the model"),
+                       "finish_reason": key})
+        assert folder.state().completions["k1"]["finish_reason"] == "***"
+    assert key.encode() not in (tmp_path / LOG).read_bytes()
+    assert b"x" in (tmp_path / LOG).read_bytes()  # too short to be a key: left alone
+    [record] = read_log(tmp_path / LOG)
+    assert record["text"] == "my key is ***, said the model"
+    assert all(key.encode() not in p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
