@@ -7,6 +7,7 @@ a regression was found); 2 bad input (flags, config, data, endpoint, run folder)
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Sequence
 
@@ -40,8 +41,17 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _escape_unencodable_output() -> None:
+    """Print what the terminal cannot encode (a lone surrogate of a model's broken UTF-16, kept
+    in the log on purpose) as an escape such as ``\\udc80`` instead of crashing."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    _escape_unencodable_output()
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(chosen).parse_args(argv)
     try:

@@ -45,9 +45,13 @@ class PreparedRun:
 def api_key_from(config: RunConfig, environ: Mapping[str, str], explicit: bool) -> str | None:
     """The API key named by --api-key-env; a local server needs none.
 
-    When the user named the variable explicitly, it must be set.
+    When the user named the variable explicitly, it must be set. Whitespace around it (the
+    line end of a key read from a file) is dropped; the key is never shown.
     """
-    key = environ.get(config.api_key_env) or None
+    key = (environ.get(config.api_key_env) or "").strip() or None
+    if key is not None and not key.isprintable():  # a line break or control character inside
+        raise UsageError(f"the API key in {config.api_key_env} (--api-key-env) holds a line "
+                         "break or another control character; set it to the key alone")
     if key is None and explicit:
         raise UsageError(f"environment variable {config.api_key_env} (--api-key-env) is not set")
     return key
@@ -181,6 +185,7 @@ def _endpoint_backend(prepared: PreparedRun) -> Backend:
         timeout_s=config.timeout,
         max_attempts=config.max_attempts,
         max_connections=config.concurrency,
+        max_response_bytes=config.max_response_mib << 20,
     )
 
 
@@ -193,7 +198,8 @@ async def _execute(
     try:
         if isinstance(backend, Preflight):
             await backend.preflight()
-        with RunFolder(prepared.run_dir) as folder:
+        secrets = [prepared.api_key] if prepared.api_key else []
+        with RunFolder(prepared.run_dir, secrets) as folder:
             manifest = _merge_manifest(
                 folder.read_manifest(), prepared.manifest, folder.path,
                 {t.task.name: t.task.legacy_prompt_hash for t in prepared.loaded},

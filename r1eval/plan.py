@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from r1eval.data import LoadedTask
+from r1eval.errors import UsageError
 from r1eval.gc_pause import no_cyclic_gc
 from r1eval.task import Task
 from r1eval.types import Prompt, Request, Sample, SamplingParams
@@ -83,6 +84,25 @@ def _sampling_fields(sampling: SamplingParams) -> tuple[tuple[str, Any], ...]:
     return tuple(asdict(sampling).items())
 
 
+#: The most responses one run plans (MMLU x 71, MATH-500 x 1024): the plan and the log's state
+#: of a run hold about 2.6 KB a response, so this bounds a run's memory near 2.6 GB. A run that
+#: wants more is refused before anything is built; it can be split with ``--limit``.
+MAX_PLANNED_RESPONSES = 1_000_000
+
+
+def check_plan_size(loaded: Iterable[LoadedTask], samples_per_task: Mapping[str, int]) -> None:
+    """``UsageError`` naming the flags when the run would plan over ``MAX_PLANNED_RESPONSES``."""
+    sizes = {t.task.name: len(t.samples) * samples_per_task[t.task.name] for t in loaded}
+    if sum(sizes.values()) > MAX_PLANNED_RESPONSES:
+        parts = ", ".join(f"{name} {size:,}" for name, size in sizes.items())
+        fitting = MAX_PLANNED_RESPONSES // max(1, sum(len(t.samples) for t in loaded))
+        raise UsageError(
+            f"this run asks for {sum(sizes.values()):,} responses ({parts}); one run holds at "
+            f"most {MAX_PLANNED_RESPONSES:,}: use --samples {fitting} or less for these "
+            "questions, or fewer questions (--limit, or one run per task)"
+        )
+
+
 @no_cyclic_gc()
 def build_plan(
     loaded: Iterable[LoadedTask],
@@ -94,7 +114,10 @@ def build_plan(
 
     Repeats whose prompt is the same (every task but GPQA, which shuffles its options per
     repeat) share one ``Prompt`` object, so a plan holds one copy of each question's text.
+    Raises ``UsageError`` for a run over ``MAX_PLANNED_RESPONSES`` (``check_plan_size``).
     """
+    loaded = list(loaded)
+    check_plan_size(loaded, samples_per_task)
     items: list[WorkItem] = []
     for task_data in loaded:
         repeats = samples_per_task[task_data.task.name]

@@ -63,10 +63,22 @@ def _tasks_in_folder(folder: Path) -> dict[str, Task]:
         if spec is None or spec.loader is None:
             raise UsageError(f"cannot load task file {path}")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:  # deliberate: any error of the user's file is reported
+            raise UsageError(
+                f"task file {path} (--task-dir) fails to load: {_why(error)}"
+            ) from None
         task = _checked(getattr(module, "TASK", None), str(path))
         tasks[task.name] = task
     return tasks
+
+
+def _why(error: Exception) -> str:
+    """One line: where a syntax error is, else the exception."""
+    if isinstance(error, SyntaxError):
+        return f"syntax error on line {error.lineno}: {error.msg}"
+    return " ".join(f"{type(error).__name__}: {error}".split())[:300]
 
 
 def _checked(obj: object, where: str) -> Task:

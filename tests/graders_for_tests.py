@@ -25,3 +25,8 @@ def raise_error(answer: str, gold: str) -> Grade:
 
 def exit_abruptly(answer: str, gold: str) -> Grade:
     os._exit(3)
+
+
+def exact_after_a_second(answer: str, gold: str) -> Grade:
+    time.sleep(1.0)
+    return exact(answer, gold)

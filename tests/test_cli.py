@@ -272,3 +272,93 @@ def test_run_does_not_import_pandas() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=OUTSIDE_REPO,
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+TESTS = Path(__file__).resolve().parent
+TINY = ["--tasks", "tiny_math", "--task-dir", str(TESTS / "task_files"), "--data-dir",
+        str(TESTS / "task_data"), "--grader-workers", "0"]
+
+
+def tiny_args(server: OpenAIServer, run_dir: Path, *extra: str) -> list[str]:
+    return ["run", "--model", server.model, "--base-url", server.base_url, "--run-dir",
+            str(run_dir), *TINY, *extra]
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [("TASK = (\n", "syntax error on line 1"),
+     ("import no_such_module_for_r1eval\n", "ModuleNotFoundError: No module named"),
+     ("raise RuntimeError('half-written')\n", "RuntimeError: half-written")],
+    ids=["syntax-error", "import-error", "raises"],
+)
+def test_a_task_file_that_fails_to_load_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, fragment: str
+) -> None:
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "broken.py").write_text(source)
+    args = base_args(tmp_path, tmp_path, "--tasks", "aime24", "--task-dir", str(tmp_path / "tasks"))
+    assert main(args) == 2
+    assert_one_line_error(capsys.readouterr().err, "broken.py (--task-dir) fails to load",
+                          fragment)
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    ['{"identity": {}, "tasks": {}}'.encode("utf-16"), b'{"identity": "x", "tasks": {}}',
+     b'{"identity": {"endpoint": {}}, "tasks": []}'],
+    ids=["utf-16-bom", "identity-string", "tasks-list"],
+)
+def test_a_run_json_of_the_wrong_encoding_or_shape_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], manifest: bytes
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_bytes(manifest)
+    with OpenAIServer() as server:
+        assert main(tiny_args(server, run_dir)) == 2
+        assert server.requests == []
+    assert_one_line_error(capsys.readouterr().err, f"{run_dir}/run.json is not")
+    assert (run_dir / "run.json").read_bytes() == manifest
+
+
+def test_a_key_read_with_its_line_end_works_and_a_key_with_a_break_inside_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "sk-crlf-0123456789"
+    env = "R1EVAL_TEST_CRLF_KEY"
+    with OpenAIServer(api_key=key) as server:
+        monkeypatch.setenv(env, f"{key}\r\n")  # as read from a file saved on Windows
+        assert main(tiny_args(server, tmp_path / "run", "--api-key-env", env)) == 0
+        monkeypatch.setenv(env, f"{key}\r\nsecond-line")
+        assert main(tiny_args(server, tmp_path / "other", "--api-key-env", env)) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err.splitlines()[-1], env, "line break")
+    assert key not in err and not (tmp_path / "other").exists()
+
+
+@pytest.mark.data
+def test_more_responses_than_one_run_holds_is_one_line_naming_the_flag(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MMLU x 1024 is 14.4 M responses: refused before any of them is planned."""
+    assert main(base_args(tmp_path, data_dir, "--tasks", "mmlu", "--samples", "1024")) == 2
+    assert_one_line_error(capsys.readouterr().err, "14,379,008 responses", "1,000,000",
+                          "--samples 71")
+    assert not (tmp_path / "run").exists()
+
+
+def test_lone_surrogates_in_responses_are_stored_reported_and_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run`` keeps a model's broken UTF-16 as it came; ``report`` and the tables show it."""
+    def broken(body: dict[str, object], index: int) -> dict[str, str]:
+        return {"reasoning_content": "caf\udce9 \ud800", "content": "\udc80 \\boxed{\ud83d}"}
+
+    run_dir = tmp_path / "run"
+    with OpenAIServer(responder=broken) as server:
+        assert main(tiny_args(server, run_dir)) == 0
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "report.html")]) == 0
+    assert "\\udc80" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    completed = run_cli("regrade", str(run_dir), "--task-dir", str(TESTS / "task_files"),
+                        "--grader-workers", "0", "--audit")  # stdout: a pipe, strict UTF-8
+    assert completed.returncode == 0 and "Traceback" not in completed.stderr, completed.stderr

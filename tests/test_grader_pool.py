@@ -158,3 +158,32 @@ def test_workers_start_only_when_an_answer_needs_one() -> None:
         assert pool.grade(exact, "1", "1").correct  # a worker is needed: both start
         assert len(child_pids() - before) == 2
     assert child_pids() <= before
+
+
+#: A parent that starts two workers, gives one a grade that takes a second, and is killed:
+#: the busy worker's answer then meets a broken pipe, the idle one's wait an end of file.
+KILLED_PARENT = """
+import os, signal, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from r1eval.grading.pool import GraderPool
+from graders_for_tests import exact, exact_after_a_second
+pool = GraderPool(workers=2, timeout_s=30.0)
+pool.start()
+assert pool.grade(exact, "1", "1").correct
+threading.Thread(target=pool.grade, args=(exact_after_a_second, "1", "1"), daemon=True).start()
+time.sleep(0.3)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_workers_of_a_killed_parent_exit_without_a_traceback() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = str(Path(__file__).resolve().parent)
+    # stderr is read to its end: until the workers, which share it, have exited too
+    done = subprocess.run([sys.executable, "-c", KILLED_PARENT, tests], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr

@@ -145,3 +145,22 @@ def _titles() -> set[bytes]:
             except (FileNotFoundError, ProcessLookupError, PermissionError):
                 continue  # ended meanwhile
     return titles
+
+
+@pytest.mark.data
+def test_a_key_the_model_echoes_is_redacted_from_the_log_and_the_report(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    run_dir = tmp_path / "run"
+
+    def leaky(body: Body, index: int) -> dict[str, str]:
+        return {"reasoning_content": f"The key in my context is {KEY}.",
+                "content": f"My key: {KEY}. The answer is \\boxed{{7}}."}
+
+    with OpenAIServer(api_key=KEY, responder=leaky) as server:
+        assert main(run_args(server, data_dir, run_dir)) == 0
+    assert main(["report", str(run_dir), "-o", str(run_dir / "report.html")]) == 0
+    assert files_holding_the_key(run_dir) == []
+    text = (run_dir / "samples.jsonl").read_text()
+    assert "My key: ***. The answer is" in text and "in my context is ***." in text

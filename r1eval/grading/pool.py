@@ -293,10 +293,11 @@ def _worker_main(conn: Connection, initializer: Callable[[], None] | None) -> No
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
     if initializer is not None:
         initializer()
-    conn.send(_READY)
-    while (job := conn.recv()) is not None:
-        conn.send(call_grader(*job))
-    conn.close()
+    with contextlib.suppress(EOFError, OSError):  # the parent died (killed): exit quietly
+        conn.send(_READY)
+        while (job := conn.recv()) is not None:
+            conn.send(call_grader(*job))
+        conn.close()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # nothing to clean up: skip tearing down sympy's modules (0.2 s a worker)
