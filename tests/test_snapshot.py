@@ -203,9 +203,11 @@ def long_run(tmp_path: Path) -> Path:
 
 
 def _overwrite_middle(log: Path, old: bytes, new: bytes) -> None:
+    """Overwrite ``len(new)`` bytes in place where ``old`` occurs past the middle of the log
+    (its size stays the same)."""
     data = bytearray(log.read_bytes())
-    at = data.index(old, len(data) // 2 - 1000)
-    data[at : at + len(old)] = new
+    at = data.index(old, len(data) // 2)
+    data[at : at + len(new)] = new
     log.write_bytes(bytes(data))
 
 
