@@ -148,3 +148,52 @@ def test_an_endpoint_failing_every_request_stops_saves_and_resumes(
         assert len(server.requests) - sent_before == QUESTIONS - 5  # only what was missing
     resumed = json.loads((run_dir / "scores.json").read_text())["tasks"]["aime24"]
     assert resumed["complete"] and resumed["n_samples"] == QUESTIONS
+
+
+def test_a_redirected_chat_request_stops_the_run_with_one_line_naming_the_target(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The model listing is served; the chat route answers 302 to another host: nothing is
+    sent there, nothing answered by a GET is stored or graded."""
+    target = "http://127.0.0.1:9/v1/chat/completions"
+    moved = Fault(302, headers={"Location": target})
+    with OpenAIServer(faults=lambda body, number: moved) as server:
+        assert main(run_args(server.base_url, tmp_path / "run", data_dir)) == 2
+    line = last_error(capsys)
+    assert f"redirects (HTTP 302) to {target}" in line and "--base-url" in line
+    log = (tmp_path / "run" / "samples.jsonl").read_text()
+    assert '"type":"completion"' not in log
+
+
+#: Runs the command given and prints its exit code and its peak RSS in MB.
+PEAK_RSS_OF = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+"""
+
+
+def test_a_server_sending_an_endless_body_costs_a_bounded_amount_of_memory(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """Each request's body runs on (1 MiB chunks, up to 2 GiB): the run reads 8 MiB of each
+    (--max-response-mib 8), records the request as failed, and its process stays small."""
+    import subprocess
+    import sys
+
+    from conftest import OUTSIDE_REPO, r1eval_process_args
+
+    endless = Fault(endless=True, endless_mib=2048)
+    with OpenAIServer(faults=lambda body, number: endless) as server:
+        args = run_args(server.base_url, tmp_path / "run", data_dir, "--limit", "2",
+                        "--max-response-mib", "8", "--max-attempts", "1", "--timeout", "60")
+        done = subprocess.run([sys.executable, "-c", PEAK_RSS_OF, *r1eval_process_args(*args)],
+                              cwd=OUTSIDE_REPO, capture_output=True, text=True, timeout=300,
+                              check=False)
+    code, peak_mb = map(float, done.stdout.split())
+    assert code == 1, done.stderr
+    assert peak_mb < 500, peak_mb  # 2 GiB per request were on offer
+    errors = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text()
+              .splitlines() if '"type":"error"' in line]
+    assert len(errors) == 2
+    assert all("larger than 8 MiB (--max-response-mib)" in e["message"] for e in errors)
