@@ -16,7 +16,8 @@ Choices made for real servers (see REFERENCE.md section 5):
 - the token limit is sent as ``max_tokens``: every OpenAI-compatible server reads it, while
   ``max_completion_tokens`` is newer and not read by all of them (older vLLM, llama.cpp and
   Ollama releases), which would then silently generate up to their own default length.
-  OpenAI's own o-series models refuse ``max_tokens``; they are not a target of this backend.
+  OpenAI's own o-series models refuse ``max_tokens``; they are not a target of this backend;
+- redirects are not followed, and a body over ``max_response_bytes`` is not read (``_whole_reply``).
 
 What is an infrastructure fault (retried, never graded) and what is the model's outcome
 (graded): HTTP 429, 408, 409 and 5xx, timeouts, dropped connections, bodies that are not a chat
@@ -189,8 +190,8 @@ class OpenAICompatBackend:
     ) -> _Reply:
         """One HTTP exchange; ``_NoResponse`` when no HTTP response came back whole.
 
-        Redirects are not followed (``_redirect_error``); a body larger than the limit is a
-        failed request (``_read_capped``)."""
+        Redirects are not followed and a body over the limit is not read (``_whole_reply``).
+        """
         timeout = aiohttp.ClientTimeout(
             total=timeout_s, sock_connect=min(timeout_s, _CONNECT_TIMEOUT_S)
         )
@@ -201,24 +202,25 @@ class OpenAICompatBackend:
                 method, url, data=data, timeout=timeout, proxy=self._proxy,
                 allow_redirects=False,
             ) as response:
-                if 300 <= response.status < 400:
-                    raise self._redirect_error(url, response.status, response.headers)
-                content = await _read_capped(response, self._max_response_bytes)
-                return _Reply(response.status, response.headers, content)
+                return await self._whole_reply(url, response)
         except TimeoutError:  # asyncio's: its cause is a CancelledError, which says nothing
             raise _NoResponse(f"no response: timed out after {timeout_s:g} s") from None
         except (aiohttp.ClientError, OSError) as err:
             raise _NoResponse(f"no response: {self._detail(_root_cause(err))}") from None
 
-    def _redirect_error(self, url: str, status: int, headers: Mapping[str, str]) -> EndpointError:
-        """A redirect ends the run: following it would turn a POST into a GET (301, 302) or
-        send the prompts to another host (307, 308)."""
-        target = urljoin(url, headers.get("Location", "")) if headers.get("Location") else None
-        where = f"to {self._detail(target)}" if target else "without saying where"
-        return EndpointError(
-            f"{url} redirects (HTTP {status}) {where}; r1eval does not follow redirects: "
-            "set --base-url to the address that serves the API"
-        )
+    async def _whole_reply(self, url: str, response: aiohttp.ClientResponse) -> _Reply:
+        """The reply to a request sent to ``url``: not a redirect (``EndpointError``: following
+        it would turn a POST into a GET without its body (301, 302) or send the prompts to
+        another host (307, 308)), and a body within the limit (``_read_capped``)."""
+        if 300 <= response.status < 400:
+            location = response.headers.get("Location")
+            where = f"to {self._detail(urljoin(url, location))}" if location else "elsewhere"
+            raise EndpointError(
+                f"{url} redirects (HTTP {response.status}) {where}; r1eval does not follow "
+                "redirects: set --base-url to the address that serves the API"
+            )
+        content = await _read_capped(response, self._max_response_bytes)
+        return _Reply(response.status, response.headers, content)
 
     async def preflight(self) -> None:
         """Check, before a run is set up, that the endpoint answers and serves the model.
