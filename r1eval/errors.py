@@ -8,6 +8,7 @@ shown with its traceback.
     ├── UsageError               bad flags or values, unknown task, malformed config file
     ├── DataError                benchmark data missing, unreadable or malformed
     ├── RunFolderError           run folder locked, or made by a different configuration
+    │   └── DiskFull             no space left on the device holding the run folder
     ├── EndpointError            the endpoint cannot serve this run at all (bad URL, 401, 404)
     ├── RunStopped               exit 1: too many requests failed in a row; what was received
     │                            is saved and the same command resumes
@@ -34,6 +35,16 @@ class DataError(R1EvalError):
 
 class RunFolderError(R1EvalError):
     """The run folder cannot be used for this run."""
+
+
+class DiskFull(RunFolderError):
+    """The device holding the run folder has no space left (what was logged is intact)."""
+
+    def __init__(self, run_dir: object) -> None:
+        super().__init__(
+            f"no space left on the device holding {run_dir}; everything logged so far is "
+            "intact; free space and run the same command"
+        )
 
 
 class EndpointError(R1EvalError):

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from r1eval.errors import RunFolderError
+from r1eval.errors import DiskFull, RunFolderError
 from r1eval.gc_pause import no_cyclic_gc
 
 MANIFEST = "run.json"
@@ -79,16 +79,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def is_disk_full(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
-class DiskFull(RunFolderError):
-    """The device holding the run folder has no space left."""
-
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__(
-            f"no space left on the device holding {run_dir}; everything logged so far is "
-            "intact; free space and run the same command"
-        )
 
 
 @contextlib.contextmanager
