@@ -1,28 +1,33 @@
 """Does a run confirm a reported score? One row per reported figure, with a verdict.
 
-The verdict compares a reported value ``r`` with the run's 95% interval ``[lo, hi]`` over
-questions (``scores.json``; ``r1eval.stats.score_interval``), given a margin ``m`` (``--margin``,
-default 5 percentage points) below which a difference does not matter in practice:
+Two questions, two intervals:
 
-    below         r > hi            the run scored significantly lower than reported
-    above         r < lo            the run scored significantly higher than reported
-    reproduced    lo <= r <= hi     and the whole interval lies within r - m .. r + m
-    inconclusive  lo <= r <= hi     but the interval reaches past r - m or r + m
+- **Same questions** (the verdict, when the figure was measured on the full question set the
+  run asked: the registry says so per source, and r1eval's official tasks are): would this
+  model, run again on these questions, score what the source printed? Which questions were
+  asked is common to both numbers and cancels; only sampling within questions separates them,
+  on both sides (``r1eval.reproduction``; the figure's K from the registry, or 1 assumed).
+  ``below``/``above``: the two-sided test rejects "no difference" at 5%; ``reproduced``: the
+  two one-sided tests at the margin ``m`` (``--margin``, default 5 points) show the difference
+  is smaller than ``m``; ``inconclusive``: neither. A significant difference smaller than
+  ``m`` stays ``below``/``above``, and the row says it is within the margin.
+- **Over questions** (``ci_low``/``ci_high`` in scores.json, ``stats.score_interval``): how able
+  is the model on problems like these? It covers the choice of questions too and is the basis
+  of the verdict when the run is a ``--limit`` subset, the source measured on other questions,
+  or the metric is cons@K (one vote per question: nothing to resample within it). Then, with
+  ``r`` the figure and ``[lo, hi]`` the interval, ``below`` is r > hi, ``above`` r < lo,
+  ``reproduced`` lo >= r - m and hi <= r + m, else ``inconclusive``.
 
-All bounds are inclusive. A value outside the 95% interval differs significantly (two-sided,
-5%) by construction, however small the difference: a large benchmark can call a 1-point gap
-``below`` (the row then says it is within the margin). Inside the interval the data agree with
-``r``; ``reproduced`` also needs them to rule out any difference larger than ``m``
-(an equivalence test), else the interval is too wide to tell. For ``inconclusive`` rows the
-power calculation (``r1eval.power``, 5% level, 80% power, the variance estimated from the run)
-says what would decide at the observed difference ``d``: telling ``d`` from 0, or showing
-``|d| < m``, whichever needs less, i.e. ``delta = max(|d|, m - |d|)``. It reports the questions
-needed at the run's K, and the samples per question needed with the run's questions (None
-when the spread between questions alone hides ``delta``, so more samples cannot decide).
+For ``inconclusive`` rows the power calculation (``r1eval.power``, 5% level, 80% power, the
+variance estimated from the run) says what would decide at the observed difference ``d``:
+telling ``d`` from 0 or showing ``|d| < m``, whichever needs less, i.e. ``delta = max(|d|,
+m - |d|)``. On the same questions that is the samples per question (None when the figure's own
+sampling hides ``delta``); over questions, the questions needed at the run's K, and the samples
+per question with the run's questions (None when the spread between questions hides it).
 
 Units: run scores are fractions, reported figures percentages (``Figure.fraction`` converts);
 rows show both in percent. ``cons@K`` figures are compared only with runs of exactly K samples
-per question, whose majority-vote score gets an interval over questions the same way.
+per question.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from r1eval.power import Design, questions_needed, samples_needed
 from r1eval.prompts import MATH_PROMPT, MMLU_PRO_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash
 from r1eval.registry import available_tasks
 from r1eval.reported import Alias, Claim, Figure, Protocol, Reported, benchmark_name
+from r1eval.reproduction import SameQuestions, outcome_counts, same_questions
 from r1eval.runs import Run
 from r1eval.table import markdown_table
 
@@ -99,7 +105,8 @@ def _prompt_styles() -> dict[str, str]:
 
 
 def decide(reported: float, low: float, high: float, margin: float) -> str:
-    """The verdict for a reported value against a measured interval (all fractions)."""
+    """The verdict over questions: a reported value against the interval over questions
+    (all fractions)."""
     if margin <= 0:
         raise ValueError("margin must be positive")
     if reported > high:
@@ -109,6 +116,15 @@ def decide(reported: float, low: float, high: float, margin: float) -> str:
     if reported - margin <= low and high <= reported + margin:
         return REPRODUCED
     return INCONCLUSIVE
+
+
+def decide_same_questions(test: SameQuestions, margin: float, alpha: float = 0.05) -> str:
+    """The verdict on the same questions: two-sided test, then equivalence at ``margin``."""
+    if margin <= 0:
+        raise ValueError("margin must be positive")
+    if test.differs(alpha):
+        return BELOW if test.difference < 0 else ABOVE
+    return REPRODUCED if test.equivalent(margin, alpha) else INCONCLUSIVE
 
 
 @dataclass(frozen=True)
@@ -132,23 +148,43 @@ class Need:
     """What would decide an inconclusive comparison (see the module docstring)."""
 
     delta: float
-    questions: int
+    difference: float
+    questions: int | None
     samples: int | None
     separable: bool
     assumed: bool
 
+    def target(self, margin: float) -> str:
+        """What deciding means: telling the observed difference from 0, or from ±margin."""
+        head = f"to tell {100 * self.difference:+.1f} points from "
+        return head + ("0" if self.delta <= abs(self.difference) else f"±{100 * margin:g}")
+
+
+def _delta(difference: float, margin: float) -> float:
+    return max(abs(difference), margin - abs(difference))
+
+
+def need_on_same_questions(test: SameQuestions, margin: float) -> Need:
+    """Samples per question (with the run's questions) that would decide the same-question
+    test if the true difference is the observed one; None when no number suffices."""
+    delta = _delta(test.difference, margin)
+    design = Design.same_questions(test.within, test.reported_samples)
+    return Need(delta=delta, difference=test.difference, questions=None,
+                samples=samples_needed(design, delta, test.n_questions),
+                separable=True, assumed=False)
+
 
 def need_to_decide(measured: Measured, reported: float, margin: float) -> Need:
     """Questions (at the run's K) or samples per question (at the run's questions) needed to
-    reach a verdict if the true difference is the observed one."""
-    difference = abs(measured.value - reported)
-    delta = max(difference, margin - difference)
+    reach a verdict over questions if the true difference is the observed one."""
+    delta = _delta(measured.value - reported, margin)
     design = Design.from_outcomes(measured.outcomes)
     assumed = design.variance(measured.samples) == 0.0
     if assumed:  # every question alike (e.g. all right): no spread to estimate from
         design = Design.assumed(min(max(reported, 0.01), 0.99))
     return Need(
         delta=delta,
+        difference=measured.value - reported,
         questions=questions_needed(design, delta, measured.samples),
         samples=samples_needed(design, delta, len(measured.outcomes)),
         separable=measured.samples > 1 or assumed,
@@ -169,6 +205,7 @@ class TaskView:
     prompt: str
     questions_in_task: int | None
     from_file: bool
+    limit: int | None = None  # run --limit, when the run was made with one
 
 
 def task_views(run: Run) -> list[TaskView]:
@@ -184,6 +221,7 @@ def task_views(run: Run) -> list[TaskView]:
             outcomes=_outcomes(run.samples, task), sampling=identity.get("sampling", {}),
             prompt=_prompt_styles().get(entry.get("prompt_hash", ""), "custom"),
             questions_in_task=entry.get("questions"), from_file=from_file,
+            limit=(run.manifest.get("config") or {}).get("limit"),
         ))
     return views
 
@@ -224,10 +262,19 @@ class Row:
     source_title: str | None
     where: str | None
     measured_pct: float | None
-    ci_low_pct: float | None
+    ci_low_pct: float | None  # the interval over questions (scores.json ci_low, ci_high)
     ci_high_pct: float | None
     difference_pts: float | None
     verdict: str
+    basis: str | None = None  # "same questions" or "over questions": what the verdict rests on
+    same_low_pct: float | None = None  # the run's score again on these questions (95%)
+    same_high_pct: float | None = None
+    difference_low_pts: float | None = None  # run - figure on the same questions (95%)
+    difference_high_pts: float | None = None
+    figure_samples: int | None = None  # the figure's K used by the same-question test
+    figure_samples_assumed: bool | None = None
+    p_value: float | None = None  # two-sided, same questions
+    p_equivalence: float | None = None  # TOST at the margin, same questions
     questions_needed: int | None = None
     samples_needed: int | None = None
     n_questions: int | None = None
@@ -293,15 +340,68 @@ def _claim_row(
         return _row(view, model, claim, None, NOT_COMPARABLE, (measured, *notes))
     if measured is None:
         return _row(view, model, claim, None, NO_SCORE, ("no graded response", *notes))
-    verdict = decide(figure.fraction, measured.low, measured.high, margin)
     notes = _run_flags(view) + _protocol_flags(view, figure.protocol) + notes
+    test = _same_question_test(view, claim, measured)
     need = None
-    if verdict == INCONCLUSIVE:
-        need = need_to_decide(measured, figure.fraction, margin)
-        notes.insert(0, _need_text(need, measured, view))
-    elif verdict in (BELOW, ABOVE) and abs(measured.value - figure.fraction) <= margin:
+    if isinstance(test, SameQuestions):
+        verdict = decide_same_questions(test, margin)
+        notes.insert(0, _same_text(test))
+        if verdict == INCONCLUSIVE:
+            need = need_on_same_questions(test, margin)
+            notes.insert(0, _need_same_text(need, test, margin))
+    else:
+        verdict = decide(figure.fraction, measured.low, measured.high, margin)
+        notes.insert(0, f"over questions only: {test}")
+        if verdict == INCONCLUSIVE:
+            need = need_to_decide(measured, figure.fraction, margin)
+            notes.insert(0, _need_text(need, measured, view, margin))
+    if verdict in (BELOW, ABOVE) and abs(measured.value - figure.fraction) <= margin:
         notes.insert(0, f"significant, but within ±{100 * margin:g} points")
-    return _row(view, model, claim, measured, verdict, tuple(notes), need)
+    return _row(view, model, claim, measured, verdict, tuple(notes), need,
+                test if isinstance(test, SameQuestions) else None, margin)
+
+
+def _limited(view: TaskView) -> bool:
+    """Whether ``run --limit`` cut the task short (its question count is the limit)."""
+    return view.limit is not None and view.questions_in_task == view.limit
+
+
+def _same_question_test(view: TaskView, claim: Claim, measured: Measured
+                        ) -> SameQuestions | str:
+    """The same-question test of ``measured`` against the claim, or why there is none."""
+    figure = claim.figure
+    if figure.metric != "pass@1":
+        return f"{figure.metric} is one vote per question"
+    if not claim.source.same_questions:
+        return "the source measured on another question set"
+    if _limited(view) or _subset(view):
+        return (f"a subset ({len(measured.outcomes)} questions) of the set the figure was "
+                "measured on")
+    protocol = figure.protocol
+    correct, samples = outcome_counts(measured.outcomes)
+    return same_questions(correct, samples, figure.fraction,
+                          protocol.samples if protocol else None)
+
+
+def _subset(view: TaskView) -> bool:
+    planned = view.questions_in_task
+    return planned is not None and (view.score.get("n_questions") or 0) < planned
+
+
+def _same_text(test: SameQuestions) -> str:
+    low, high = test.difference_interval()
+    k = (f"figure's K not stated, {test.reported_samples} assumed" if test.samples_assumed
+         else f"figure's K={test.reported_samples}")
+    return (f"same questions ({k}): difference {100 * low:+.1f} to {100 * high:+.1f} "
+            f"points (95%)")
+
+
+def _need_same_text(need: Need, test: SameQuestions, margin: float) -> str:
+    text = f"{need.target(margin)} at 80% power: "
+    if need.samples is None:
+        return text + (f"no K suffices, the figure's own sampling (K={test.reported_samples}) "
+                       "is too noisy")
+    return text + f"K={need.samples} per question on these {test.n_questions} questions"
 
 
 def _pass1(view: TaskView) -> Measured | None:
@@ -342,11 +442,10 @@ def _consensus(view: TaskView, k: int) -> Measured | None:
     return Measured(float(value), interval.low, interval.high, votes, samples=1)
 
 
-def _need_text(need: Need, measured: Measured, view: TaskView) -> str:
+def _need_text(need: Need, measured: Measured, view: TaskView, margin: float) -> str:
     have = len(measured.outcomes)
     k = measured.samples
-    text = (f"to decide (gap {100 * need.delta:.1f} points, 80% power): ~{need.questions} "
-            f"questions at K={k} (has {have})")
+    text = f"{need.target(margin)} at 80% power: ~{need.questions} questions at K={k} (has {have})"
     if need.assumed:
         text += " (variance assumed: every question scored alike)"
     if k == 1 and (view.score.get("samples_per_question") or 1) > 1:
@@ -429,6 +528,7 @@ def _pct(value: float | None) -> float | None:
 def _row(
     view: TaskView, model: str | None, claim: Claim | None, measured: Measured | None,
     verdict: str, notes: tuple[str, ...], need: Need | None = None,
+    test: SameQuestions | None = None, margin: float | None = None,
 ) -> Row:
     figure = claim.figure if claim else None
     difference = None
@@ -453,7 +553,23 @@ def _row(
         samples_per_question=view.score.get("samples_per_question"),
         notes=notes,
         **_cost(view.score.get("cost_usd"), measured),
+        **_same_fields(test, margin, measured is not None and figure is not None),
     )
+
+
+def _same_fields(test: SameQuestions | None, margin: float | None, compared: bool
+                 ) -> dict[str, Any]:
+    if test is None:
+        return {"basis": "over questions" if compared else None}
+    same_low, same_high = test.score_interval()
+    low, high = test.difference_interval()
+    return {
+        "basis": "same questions", "same_low_pct": 100 * same_low,
+        "same_high_pct": 100 * same_high, "difference_low_pts": 100 * low,
+        "difference_high_pts": 100 * high, "figure_samples": test.reported_samples,
+        "figure_samples_assumed": test.samples_assumed, "p_value": test.p_value(),
+        "p_equivalence": test.p_equivalence(margin) if margin else None,
+    }
 
 
 def _not_run_row(view: TaskView, model: str | None, claim: Claim) -> Row:
@@ -469,11 +585,11 @@ def _not_run_row(view: TaskView, model: str | None, claim: Claim) -> Row:
 
 # Output: a markdown table for the terminal, CSV and JSON for tools.
 
-_HEADER = ["run", "model", "benchmark", "metric", "reported", "source", "measured", "95% CI",
-           "diff", "verdict", "notes"]
+_HEADER = ["run", "model", "benchmark", "metric", "reported", "source", "measured",
+           "95% CI same questions", "95% CI over questions", "diff", "verdict", "notes"]
 
 
-def _cost(cost: Any, measured: Measured | None) -> dict[str, float | None]:
+def _cost(cost: Any, measured: Measured | None) -> dict[str, Any]:
     """The run's cost for this task, and per point of its measured score."""
     if _missing(cost):
         return {"cost_usd": None, "usd_per_point": None}
@@ -487,12 +603,15 @@ def _points(value: float | None, signed: bool = False) -> str:
     return f"{value:+.1f}" if signed else f"{value:.1f}"
 
 
+def _span(low: float | None, high: float | None) -> str:
+    return "-" if low is None else f"{_points(low)}-{_points(high)}"
+
+
 def _cells(row: Row) -> list[str]:
-    interval = "-" if row.ci_low_pct is None else \
-        f"{_points(row.ci_low_pct)}-{_points(row.ci_high_pct)}"
     return [
         row.run, row.compared_as or row.model, row.benchmark, row.metric or "-",
-        row.reported_shown, row.source or "-", _points(row.measured_pct), interval,
+        row.reported_shown, row.source or "-", _points(row.measured_pct),
+        _span(row.same_low_pct, row.same_high_pct), _span(row.ci_low_pct, row.ci_high_pct),
         _points(row.difference_pts, signed=True), row.verdict, "; ".join(row.notes) or "-",
     ]
 
@@ -516,11 +635,13 @@ def _preface(rows: Sequence[Row]) -> list[str]:
 def render_markdown(rows: Sequence[Row], margin: float) -> str:
     """The comparison table, with which run was compared as which model, and the rule."""
     legend = (
-        f"Scores in %, 95% intervals over questions; diff = measured - reported, in points. "
-        f"reproduced: the reported value is inside the interval, and the interval within "
-        f"±{100 * margin:g} points of it (--margin); below/above: the run scored "
-        f"significantly lower/higher (the reported value is outside the interval); "
-        f"inconclusive: inside, but the interval is too wide to tell."
+        f"Scores in %; diff = measured - reported, in points. Same questions: where the run's "
+        f"score would fall again on these questions (sampling within questions only); the "
+        f"verdict tests the difference on them, counting the figure's own sampling too. Over "
+        f"questions: where the model's score on problems like these lies; the verdict's basis "
+        f"only when the row says so (a subset, another question set, cons@K). reproduced: the "
+        f"difference is shown to be within ±{100 * margin:g} points (--margin); below/above: "
+        f"the run scored significantly lower/higher; inconclusive: neither can be told yet."
     )
     if any(r.cost_usd is not None for r in rows):
         header = [*_HEADER, "USD", "USD/point"]

@@ -68,13 +68,19 @@ class _Strict(BaseModel):
 
 
 class Source(_Strict):
-    """Where figures were published: ``id`` is short (``open-r1``), ``title`` is the citation."""
+    """Where figures were published: ``id`` is short (``open-r1``), ``title`` is the citation.
+
+    ``same_questions = false`` says the source measured on another question set (a filtered or
+    translated version): compare then gives only the view over questions."""
 
     id: str = Field(pattern=_NAME)
     title: str = Field(min_length=1)
     kind: str = "other"
     url: str | None = None
     note: str | None = None
+    #: The figures were measured on the benchmark's full official question set, the one
+    #: r1eval's task of that name asks (so compare can test on the same questions).
+    same_questions: bool = True
 
 
 class Protocol(_Strict):

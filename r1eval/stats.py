@@ -31,6 +31,7 @@ __all__ = [
     "per_question_pass1",
     "score_interval",
     "wilson_interval",
+    "within_variances",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -74,6 +75,24 @@ def per_question_pass1(outcomes: Sequence[Sequence[bool]]) -> FloatArray:
     """Each question's fraction of correct samples (its pass@1 estimate)."""
     _check_outcomes(outcomes)
     return np.array([sum(q) / len(q) for q in outcomes], dtype=np.float64)
+
+
+def within_variances(
+    correct: npt.ArrayLike, samples: npt.ArrayLike, pseudo: float = 0.0
+) -> FloatArray:
+    """Each question's estimate of p_i(1 - p_i), the variance of one of its samples:
+    q(1 - q) k / (k - 1) with q = (c + pseudo) / (k + 2 pseudo) from ``c`` correct of ``k``
+    (unbiased with ``pseudo`` 0); NaN where k = 1 (not estimable).
+
+    ``pseudo`` adds that many samples of each outcome, so that a question whose few samples
+    all agree does not claim zero variance."""
+    c = np.asarray(correct, dtype=np.float64)
+    k = np.asarray(samples, dtype=np.float64)
+    if c.shape != k.shape or np.any(k < 1) or np.any(c < 0) or np.any(c > k):
+        raise ValueError("within_variances needs one count 0 <= c <= k, k >= 1, per question")
+    q = (c + pseudo) / (k + 2.0 * pseudo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(k > 1, q * (1.0 - q) * k / (k - 1), np.nan)
 
 
 def bootstrap_interval(
@@ -248,7 +267,8 @@ def _resampled_means(x: FloatArray, n_resamples: int, rng: np.random.Generator) 
 # Paired comparisons of two runs on the same questions (r1eval regress). ``differences`` holds
 # one value per question: the candidate's pass@1 on it minus the base's, in [-1, 1].
 
-__all__ += ["mcnemar_exact", "paired_interval", "sign_flip_test", "unpaired_interval"]
+__all__ += ["mcnemar_exact", "paired_interval", "sign_flip_test", "t_quantile",
+            "unpaired_interval"]
 
 # Up to this many non-zero differences the sign-flip test enumerates every sign pattern.
 _EXACT_FLIPS = 16
@@ -331,7 +351,7 @@ def paired_interval(
     n = d.size + 2.0
     mean = float(d.sum()) / n
     second = (float(np.sum(d * d)) + 1.0 / samples_per_question) / n
-    half = _t(confidence, d.size - 1) * math.sqrt(max(0.0, second - mean**2) / n)
+    half = t_quantile(confidence, d.size - 1) * math.sqrt(max(0.0, second - mean**2) / n)
     low, high = max(-1.0, mean - half), min(1.0, mean + half)
     return Interval(min(boot_low, low), max(boot_high, high), "paired bootstrap+t")
 
@@ -359,7 +379,7 @@ def unpaired_interval(
     tail = (1.0 - confidence) / 2.0
     boot_low, boot_high = np.quantile(spread, [tail, 1.0 - tail])
     (mean_b, var_b), (mean_c, var_c) = (_plus_two(x, samples_per_question) for x in (b, c))
-    half = _t(confidence, max(1, b.size + c.size - 2)) * math.sqrt(var_b + var_c)
+    half = t_quantile(confidence, max(1, b.size + c.size - 2)) * math.sqrt(var_b + var_c)
     low = max(-1.0, mean_c - mean_b - half)
     high = min(1.0, mean_c - mean_b + half)
     return Interval(min(float(boot_low), low), max(float(boot_high), high), "unpaired bootstrap+t")
@@ -373,7 +393,7 @@ def _plus_two(x: FloatArray, samples_per_question: float) -> tuple[float, float]
     return mean, max(0.0, second - mean**2) / n
 
 
-def _t(confidence: float, df: int) -> float:
+def t_quantile(confidence: float, df: int) -> float:
     """Two-sided Student t quantile: exact for 1 and 2 degrees of freedom, else the
     Cornish-Fisher expansion (Abramowitz and Stegun 26.7.5; error under 0.005 at 3 degrees
     of freedom, under 1e-4 from 10)."""

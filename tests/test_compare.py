@@ -25,6 +25,7 @@ from r1eval.compare import (
     TaskView,
     compare_views,
     decide,
+    render_markdown,
 )
 from r1eval.plan import WorkItem
 from r1eval.reported import Reported, load_reported
@@ -39,6 +40,7 @@ CLAIMS = """
 [source]
 id = "paper"
 title = "A paper"
+same_questions = {same}
 
 [aliases]
 "test-endpoint" = "Test-Model"
@@ -49,7 +51,7 @@ benchmark = "aime24"
 metric = "pass@1"
 value = {pass1}
 where = "Table 1"
-protocol = {{ samples = 64, temperature = 0.6, top_p = 0.95, max_tokens = 32768, prompt = "r1" }}
+protocol = {{ {samples}temperature = 0.6, top_p = 0.95, max_tokens = 32768, prompt = "r1" }}
 
 [[figures]]
 model = "Test-Model"
@@ -118,7 +120,7 @@ def wilson(p: float, n: float) -> tuple[float, float]:
 def view(
     outcomes: list[list[bool]], *, sampling: dict[str, float | None] | None = None,
     prompt: str = "r1", questions_in_task: int | None = None, truncated: float = 0.0,
-    cons: float | None = None, from_file: bool = False,
+    cons: float | None = None, from_file: bool = False, limit: int | None = None,
 ) -> TaskView:
     """One task of a run, without a run folder: scores computed as scoring.py does."""
     interval = stats.score_interval(outcomes)
@@ -131,14 +133,25 @@ def view(
     return TaskView(run="run", model="test-endpoint", task="aime24", score=score,
                     outcomes={f"q{i:02d}": o for i, o in enumerate(outcomes)},
                     sampling=R1 if sampling is None else sampling, prompt=prompt,
-                    questions_in_task=questions_in_task or len(outcomes), from_file=from_file)
+                    questions_in_task=questions_in_task or len(outcomes), from_file=from_file,
+                    limit=limit)
+
+
+def claims(tmp_path: Path, pass1: float, same: bool = False, samples: int | None = 64
+           ) -> Reported:
+    """The test registry: one source, its pass@1 figure ``pass1`` measured with ``samples``
+    per question, on the same question set or (``same`` False) another one."""
+    path = tmp_path / "claims.toml"
+    path.write_text(CLAIMS.format(pass1=pass1, same=str(same).lower(),
+                                  samples="" if samples is None else f"samples = {samples}, "),
+                    encoding="utf-8")
+    return load_reported([path])
 
 
 @pytest.fixture()
 def reported(tmp_path: Path) -> Reported:
-    path = tmp_path / "claims.toml"
-    path.write_text(CLAIMS.format(pass1=60.0), encoding="utf-8")
-    return load_reported([path])
+    """A figure measured on another question set: the verdict over questions."""
+    return claims(tmp_path, 60.0)
 
 
 def rows_of(reported: Reported, task: TaskView, margin: float = 0.05,
@@ -159,38 +172,36 @@ def test_half_right_at_k1_hand_computed_interval_and_questions_needed(
     assert (row.ci_low_pct, row.ci_high_pct) == pytest.approx((100 * low, 100 * high))
     assert row.verdict == INCONCLUSIVE and row.difference_pts == pytest.approx(-10.0)
     # Observed difference 0.10 > margin - 0.10: delta 0.10. K = 1: all variance between
-    # questions, 0.25 * 30/29; n = 7.848880 * 0.258621 / 0.01 = 202.99 -> 203.
-    assert row.questions_needed == 203
-    assert any("~203 questions" in n and "run K>=2" in n for n in row.notes)
+    # questions, 0.25 * 30/29; the smallest n with (t_{.975,n-1} + t_{.8,n-1})^2 * 0.258621
+    # / 0.01 <= n is 205 (scipy.stats.t; normal quantiles gave 203).
+    assert row.questions_needed == 205
+    assert any("~205 questions" in n and "run K>=2" in n for n in row.notes)
     assert any("fewer samples (K=1 vs 64)" in n for n in row.notes)
 
 
 def test_reported_value_outside_the_hand_computed_interval_is_below(tmp_path: Path) -> None:
-    path = tmp_path / "claims.toml"
-    path.write_text(CLAIMS.format(pass1=67.2), encoding="utf-8")  # above 0.67084
-    row = rows_of(load_reported([path]), view([[True]] * 15 + [[False]] * 15))["pass@1"]
+    # 67.2 is above 0.67084
+    row = rows_of(claims(tmp_path, 67.2), view([[True]] * 15 + [[False]] * 15))["pass@1"]
     assert row.verdict == BELOW and row.questions_needed is None
 
 
 def test_a_large_benchmark_reproduces_and_calls_small_gaps_significant(tmp_path: Path) -> None:
     # 2,000 questions, 60% right: the interval is about ±2.2 points.
     outcomes = [[True]] * 1200 + [[False]] * 800
-    path = tmp_path / "claims.toml"
-    path.write_text(CLAIMS.format(pass1=61.0), encoding="utf-8")
-    assert rows_of(load_reported([path]), view(outcomes))["pass@1"].verdict == REPRODUCED
-    path.write_text(CLAIMS.format(pass1=63.0), encoding="utf-8")
-    row = rows_of(load_reported([path]), view(outcomes))["pass@1"]
+    assert rows_of(claims(tmp_path, 61.0), view(outcomes))["pass@1"].verdict == REPRODUCED
+    row = rows_of(claims(tmp_path, 63.0), view(outcomes))["pass@1"]
     assert row.verdict == BELOW and "within ±5 points" in row.notes[0]
 
 
 def test_samples_needed_when_questions_do_not_differ(reported: Reported) -> None:
     # Every question right in one of its 2 samples: no spread between questions, within
     # variance 0.5 * 0.5 * 2/1 = 0.5 per sample. delta 0.10; budget per question
-    # 30 * 0.01 / 7.848880 = 0.038222; K = ceil(0.5 / 0.038222) = 14.
+    # 30 * 0.01 / 8.406646 = 0.035686 (t quantiles, 29 degrees of freedom);
+    # K = ceil(0.5 / 0.035686) = 15.
     row = rows_of(reported, view([[True, False]] * 30))["pass@1"]
     assert row.verdict == INCONCLUSIVE
-    assert row.samples_needed == 14
-    assert any("or K=14 with these 30" in n for n in row.notes)
+    assert row.samples_needed == 15
+    assert any("or K=15 with these 30" in n for n in row.notes)
 
 
 def test_protocol_mismatches_are_flagged(reported: Reported) -> None:
@@ -377,3 +388,85 @@ def test_the_newer_benchmarks_are_compared_with_their_reported_figures(
     assert rows["HMMT February 2025"]["reported"] == 79.4
     assert rows["MMLU-Pro"]["reported"] == 85.0 and rows["AMC 2023"]["verdict"] == NO_FIGURE
     assert "fewer samples (K=2 vs 16)" in rows["AIME 2025"]["notes"]
+
+
+# The same-question verdict: the figure was measured on the very questions the run asked.
+
+def aime_like(k: int, shift: int = 0) -> list[list[bool]]:
+    """30 questions of varied difficulty, ``k`` samples each: question i right in about
+    (i + 0.5) / 30 of its samples (plus ``shift`` samples, clipped)."""
+    return [[j < min(k, max(0, round(k * (i + 0.5) / 30) + shift)) for j in range(k)]
+            for i in range(30)]
+
+
+def score_pct(outcomes: list[list[bool]]) -> float:
+    return 100 * float(stats.per_question_pass1(outcomes).mean())
+
+
+def test_aime_k64_reproduces_a_figure_equal_to_its_score(tmp_path: Path) -> None:
+    """The issue's case: 30 questions, K = 64, the figure equal to the score on those
+    questions. Over questions the interval is ~13 points wide and the verdict was always
+    inconclusive; on the same questions the difference is known to ~±3 points."""
+    outcomes = aime_like(64)
+    row = rows_of(claims(tmp_path, score_pct(outcomes), same=True), view(outcomes))["pass@1"]
+    assert row.verdict == REPRODUCED and row.basis == "same questions"
+    assert row.ci_high_pct - row.ci_low_pct > 10  # the interval over questions, kept
+    assert row.same_high_pct - row.same_low_pct < 5
+    assert row.figure_samples == 64 and not row.figure_samples_assumed
+    assert any("same questions (figure's K=64)" in n for n in row.notes), row.notes
+
+
+def test_aime_k64_an_eight_point_gap_is_below_on_the_same_questions(tmp_path: Path) -> None:
+    outcomes = aime_like(64)
+    reported = claims(tmp_path, score_pct(outcomes) + 8, same=True)
+    row = rows_of(reported, view(outcomes))["pass@1"]
+    assert row.verdict == BELOW and row.p_value is not None and row.p_value < 0.001
+    # over questions, the same figure is inside the interval: the population view cannot tell
+    assert row.ci_low_pct <= row.reported <= row.ci_high_pct
+
+
+def test_inconclusive_says_which_k_would_decide(tmp_path: Path) -> None:
+    outcomes = aime_like(4)
+    reported = claims(tmp_path, score_pct(outcomes) + 0.8, same=True)
+    row = rows_of(reported, view(outcomes))["pass@1"]
+    assert row.verdict == INCONCLUSIVE
+    # -0.8 is told from the ±5 margin (not "a gap of 4.2 points"), by more samples
+    need = next(n for n in row.notes if n.startswith("to tell"))
+    assert need.startswith("to tell -0.8 points from ±5 at 80% power: K=")
+    assert row.samples_needed is not None and row.samples_needed > 4
+    assert f"K={row.samples_needed} per question on these 30 questions" in need
+    # more samples do decide: at that K the same data (rates) give a verdict
+    assert row.questions_needed is None
+
+
+def test_figure_k_unknown_is_assumed_and_said(tmp_path: Path) -> None:
+    outcomes = aime_like(64)
+    reported = claims(tmp_path, score_pct(outcomes) + 1, same=True, samples=None)
+    row = rows_of(reported, view(outcomes))["pass@1"]
+    assert row.figure_samples == 1 and row.figure_samples_assumed
+    assert any("figure's K not stated, 1 assumed" in n for n in row.notes)
+    # one sample per question on the figure's side: too noisy to show a 5-point equivalence,
+    # and no K of the run can fix that
+    assert row.verdict == INCONCLUSIVE
+    assert row.samples_needed is None
+    assert any("no K suffices" in n for n in row.notes)
+
+
+def test_a_limit_subset_gets_only_the_view_over_questions(tmp_path: Path) -> None:
+    """The issue's case: a --limit run was compared with a full-set figure without a note."""
+    outcomes = aime_like(64)[:20]
+    reported = claims(tmp_path, score_pct(outcomes), same=True)
+    row = rows_of(reported, view(outcomes, limit=20, questions_in_task=20))["pass@1"]
+    assert row.basis == "over questions" and row.same_low_pct is None
+    assert any("over questions only: a subset (20 questions)" in n for n in row.notes)
+
+
+def test_both_intervals_in_the_markdown_table(tmp_path: Path) -> None:
+    outcomes = aime_like(64)
+    rows = compare_views([view(outcomes)], claims(tmp_path, score_pct(outcomes), same=True),
+                         {"aime24"}, 0.05, "test-endpoint")
+    text = render_markdown(rows, 0.05)
+    assert "95% CI same questions" in text and "95% CI over questions" in text
+    row = next(r for r in rows if r.metric == "pass@1")
+    assert f"{row.same_low_pct:.1f}-{row.same_high_pct:.1f}" in text
+    assert f"{row.ci_low_pct:.1f}-{row.ci_high_pct:.1f}" in text

@@ -1,6 +1,7 @@
 """``r1eval power``: samples per question for a paired regression test, by hand and from runs.
 
-Hand values use (z_0.975 + z_0.8)^2 = 7.848879 and the default assumption (score 0.5, half of
+Hand values use (t_0.975 + t_0.8)^2 at 29 degrees of freedom (30 AIME questions) = 8.406646
+(scipy.stats.t) and the default assumption (score 0.5, half of
 its variance between questions, the two models' per-question rates correlated 0.9):
 between = 2 (1 - 0.9) 0.125 = 0.025 and within = 2 * 0.125 = 0.25 for the difference.
 """
@@ -20,7 +21,7 @@ from r1eval.runs import load_run
 
 from test_regress import build_run, right_below
 
-Z2 = 7.848879
+T2 = 8.406646  # (t_{0.975,29} + t_{0.8,29})^2
 
 
 def power(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -43,19 +44,19 @@ def smallest_at(out: str) -> float:
 def test_aime_under_the_stated_assumption_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = power(capsys, "--task", "aime24", "--delta", "10", "--samples", "8")
     assert code == 0
-    # 30 questions: budget = 30 * 0.1^2 / 7.848879 = 0.038222; K = 0.25 / (0.038222 - 0.025)
-    assert needed(out) == math.ceil(0.25 / (30 * 0.01 / Z2 - 0.025)) == 19
-    # At K = 8: sqrt(7.848879 * (0.025 + 0.25/8) / 30) = 0.1213
-    by_hand = 100 * math.sqrt(Z2 * (0.025 + 0.25 / 8) / 30)
-    assert smallest_at(out) == pytest.approx(by_hand, abs=0.05) == 12.13
+    # 30 questions: budget = 30 * 0.1^2 / 8.406646 = 0.035686; K = 0.25 / (0.035686 - 0.025)
+    assert needed(out) == math.ceil(0.25 / (30 * 0.01 / T2 - 0.025)) == 24
+    # At K = 8: sqrt(8.406646 * (0.025 + 0.25/8) / 30) = 0.1255
+    by_hand = 100 * math.sqrt(T2 * (0.025 + 0.25 / 8) / 30)
+    assert smallest_at(out) == pytest.approx(by_hand, abs=0.05) == 12.55
     assert "30 questions" in out and "assumed: score 0.50" in out and "correlated 0.9" in out
 
 
 def test_when_no_number_of_samples_suffices(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = power(capsys, "--task", "aime24", "--delta", "3")
     assert code == 0 and needed(out) is None and "none suffices" in out
-    # The floor with unlimited samples: sqrt(7.848879 * 0.025 / 30) = 8.1 points
-    assert f"{100 * math.sqrt(Z2 * 0.025 / 30):.1f}" == "8.1" and "8.1 points or more" in out
+    # The floor with unlimited samples: sqrt(8.406646 * 0.025 / 30) = 8.4 points
+    assert f"{100 * math.sqrt(T2 * 0.025 / 30):.1f}" == "8.4" and "8.4 points or more" in out
 
 
 def test_the_benchmark_size_comes_from_the_task(capsys: pytest.CaptureFixture[str]) -> None:
