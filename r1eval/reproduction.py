@@ -44,7 +44,8 @@ import numpy.typing as npt
 
 from r1eval import stats
 
-__all__ = ["ASSUMED_FIGURE_SAMPLES", "SameQuestions", "outcome_counts", "same_questions"]
+__all__ = ["ASSUMED_FIGURE_SAMPLES", "PSEUDO_SAMPLES", "SameQuestions", "outcome_counts",
+           "same_questions"]
 
 #: The figure's samples per question when its source does not say (the widest assumption).
 ASSUMED_FIGURE_SAMPLES = 1
