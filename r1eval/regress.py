@@ -6,13 +6,16 @@ question; failed requests are not outcomes). Whatever makes a question hard for 
 cancels in the difference, which is why a paired interval is much narrower than two
 separate intervals when the runs agree on most questions.
 
-Per task: the mean difference, its interval at 1 - alpha (``stats.paired_interval``: over
-questions, each question's samples together), a p-value (McNemar's exact test when every
-question has one sample in each run, else the sign-flip permutation test, of which McNemar's
-is the K = 1 case; a permutation test rather than a bootstrap test because it keeps its level
-at 30 questions: 1-5.4% rejections under no difference in the simulation of
-``stats.paired_interval``) and a verdict at ``alpha``: ``regression`` / ``improvement`` when
-p < alpha, else ``no significant change``.
+Per task: the mean difference, a p-value and an interval at 1 - alpha from ONE test, the
+within-question permutation test (``r1eval.permutation``: under no difference a question's
+samples from both runs are exchangeable, so they are re-dealt between the runs; with one
+sample per question in each run this is McNemar's exact test). It keeps its level when the
+runs have different K (the sign-flip test used before failed identical models 10.2% of the
+time at 5% with K 1 vs 64), and its interval is the test inverted, so the table can never say
+"CI -30.2 to -1.0, p 0.0625". Verdict at ``alpha``: ``regression`` / ``improvement`` when
+p <= alpha (exactly when the interval excludes 0), else ``no significant change``. Test and
+interval are about these questions; the context lines add the paired interval over questions
+(``stats.paired_interval``: what another sample of questions could show) and the unpaired one.
 
 The CI gate fails a task when its drop is significant (verdict ``regression``) AND the
 estimated drop is larger than the tolerance ``max_drop``. With the default tolerance 0 this is
@@ -39,6 +42,7 @@ import numpy as np
 from r1eval import stats
 from r1eval.errors import UsageError
 from r1eval.multiple_choice import unshuffled_letter
+from r1eval.permutation import PermutationResult, within_question_permutation
 from r1eval.prompts import CHOICE_LETTERS
 from r1eval.registry import current_prompt_hash
 from r1eval.runs import Run
@@ -157,7 +161,7 @@ class TaskComparison:
     samples: tuple[int, int]  # most samples per question in the base and candidate runs
     base_pass1: float
     candidate_pass1: float
-    interval: stats.Interval
+    interval: stats.Interval  # the permutation test inverted: agrees with p_value
     unpaired: stats.Interval
     p_value: float
     test: str
@@ -166,6 +170,7 @@ class TaskComparison:
     lost: list[Flip]
     gained: list[Flip]
     groups: list[GroupDifference] = field(default_factory=list)
+    over_questions: stats.Interval | None = None  # paired interval over questions (context)
 
     @property
     def difference(self) -> float:
@@ -325,19 +330,32 @@ def _question_metadata(run: Run, task: str) -> dict[str, dict[str, Any]]:
 # ----------------------------------------------------------------------------- statistics
 
 
-def _test(pairing: Pairing, differences: np.ndarray) -> tuple[str, float]:
-    """McNemar's exact test when every question has one sample in each run, else the
-    sign-flip permutation test (its generalisation to fractional differences)."""
-    if all(len(r.outcomes) == 1 for r in (*pairing.base, *pairing.candidate)):
-        lost, gained = int(np.sum(differences < 0)), int(np.sum(differences > 0))
-        return "McNemar exact", stats.mcnemar_exact(lost, gained)
-    return "sign-flip permutation", stats.sign_flip_test(differences)
+def _counts(records: Sequence[QuestionRecord]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([sum(r.outcomes) for r in records]),
+            np.array([len(r.outcomes) for r in records]))
 
 
-def _verdict(p_value: float, difference: float, alpha: float) -> str:
-    if p_value >= alpha or difference == 0:
+def _test(pairing: Pairing, index: Sequence[int], alpha: float
+          ) -> tuple[str, PermutationResult]:
+    """The within-question permutation test of the questions ``index``, and its name (McNemar's
+    exact test when every question has one sample in each run: the same p-value)."""
+    base = [pairing.base[i] for i in index]
+    cand = [pairing.candidate[i] for i in index]
+    result = within_question_permutation(*_counts(base), *_counts(cand), alpha=alpha)
+    if all(len(r.outcomes) == 1 for r in (*base, *cand)):
+        return "McNemar exact", result
+    how = "exact" if result.exact else "20,000 draws"
+    return f"within-question permutation ({how})", result
+
+
+def _interval(result: PermutationResult) -> stats.Interval:
+    return stats.Interval(result.low, result.high, "permutation test inverted")
+
+
+def _verdict(result: PermutationResult) -> str:
+    if not result.significant or result.difference == 0:
         return NO_CHANGE
-    return REGRESSION if difference < 0 else IMPROVEMENT
+    return REGRESSION if result.difference < 0 else IMPROVEMENT
 
 
 def _flipped(base: float, candidate: float) -> int:
@@ -371,7 +389,7 @@ def _samples_per_question(pairing: Pairing, index: Iterable[int]) -> float:
 
 def _groups(
     pairing: Pairing, keys: Sequence[str], metadata: Mapping[str, Mapping[str, Any]],
-    confidence: float,
+    alpha: float,
 ) -> list[GroupDifference]:
     """The paired difference per value of each metadata key (e.g. MMLU category, subject)."""
     found = []
@@ -385,8 +403,7 @@ def _groups(
             flips = [_flipped(b, c) for b, c in zip(base, cand, strict=True)]
             found.append(GroupDifference(
                 key, value, len(index), float(base.mean()), float(cand.mean()),
-                stats.paired_interval(cand - base, _samples_per_question(pairing, index),
-                                      confidence),
+                _interval(_test(pairing, index, alpha)[1]),
                 flips.count(-1), flips.count(1),
             ))
     return found
@@ -400,9 +417,9 @@ def compare_task(
     base = stats.per_question_pass1([r.outcomes for r in pairing.base])
     cand = stats.per_question_pass1([r.outcomes for r in pairing.candidate])
     differences = cand - base
-    test, p_value = _test(pairing, differences)
+    test, result = _test(pairing, range(len(pairing.ids)), settings.alpha)
     difference = float(differences.mean())
-    verdict = _verdict(p_value, difference, settings.alpha)
+    verdict = _verdict(result)
     lost, gained = _flips(pairing)
     k = _samples_per_question(pairing, range(len(pairing.ids)))
     return TaskComparison(
@@ -413,16 +430,17 @@ def compare_task(
                  max(len(r.outcomes) for r in pairing.candidate)),
         base_pass1=float(base.mean()),
         candidate_pass1=float(cand.mean()),
-        interval=stats.paired_interval(differences, k, settings.confidence),
+        interval=_interval(result),
         unpaired=stats.unpaired_interval(base, cand, k, settings.confidence),
-        p_value=p_value,
+        p_value=result.p_value,
         test=test,
         verdict=verdict,
         # The gate (module docstring): a significant drop whose estimate exceeds the tolerance.
         gate_failed=verdict == REGRESSION and difference < -settings.max_drop,
         lost=lost,
         gained=gained,
-        groups=_groups(pairing, groups, metadata or {}, settings.confidence) if groups else [],
+        groups=_groups(pairing, groups, metadata or {}, settings.alpha) if groups else [],
+        over_questions=stats.paired_interval(differences, k, settings.confidence),
     )
 
 
@@ -564,9 +582,14 @@ def _context_lines(c: Comparison) -> list[str]:
         reasons = ", ".join(f"{n} {why}" for why, n in t.left_out.items())
         lines.append(f"- {t.task}: {t.n_questions} questions compared, {left} left out"
                      + (f" ({reasons})" if left else ""))
-        paired, unpaired = t.interval.high - t.interval.low, t.unpaired.high - t.unpaired.low
-        lines.append(f"- {t.task}: paired interval {100 * paired:.1f} points wide; compared as "
-                     f"two independent runs it would be {100 * unpaired:.1f}")
+        if t.over_questions is not None:
+            paired = t.over_questions.high - t.over_questions.low
+            unpaired = t.unpaired.high - t.unpaired.low
+            lines.append(
+                f"- {t.task}: the interval above is on these questions; over questions (another "
+                f"sample of them) the paired interval is {interval_points(t.over_questions)} "
+                f"({100 * paired:.1f} points wide); as two independent runs it would be "
+                f"{100 * unpaired:.1f} wide")
     lines += [f"- Note: {note}" for note in c.notes]
     return lines
 

@@ -267,12 +267,7 @@ def _resampled_means(x: FloatArray, n_resamples: int, rng: np.random.Generator) 
 # Paired comparisons of two runs on the same questions (r1eval regress). ``differences`` holds
 # one value per question: the candidate's pass@1 on it minus the base's, in [-1, 1].
 
-__all__ += ["mcnemar_exact", "paired_interval", "sign_flip_test", "t_quantile",
-            "unpaired_interval"]
-
-# Up to this many non-zero differences the sign-flip test enumerates every sign pattern.
-_EXACT_FLIPS = 16
-
+__all__ += ["mcnemar_exact", "paired_interval", "t_quantile", "unpaired_interval"]
 
 def mcnemar_exact(lost: int, gained: int) -> float:
     """Two-sided exact McNemar p-value from the discordant pairs of a K = 1 comparison.
@@ -289,34 +284,6 @@ def mcnemar_exact(lost: int, gained: int) -> float:
         return 1.0
     tail = sum(math.comb(n, i) for i in range(min(lost, gained) + 1))
     return min(1.0, 2 * tail / (1 << n))
-
-
-def sign_flip_test(
-    differences: npt.ArrayLike, n_resamples: int = 20_000, seed: int = 0
-) -> float:
-    """Two-sided paired permutation p-value for "no difference": each question's difference
-    keeps its size and gets a random sign (the two runs' labels swapped on that question).
-
-    Exact (every sign pattern) with up to 16 non-zero differences, else Monte Carlo with
-    ``n_resamples`` patterns and the (1 + hits) / (1 + draws) estimate, which never gives 0.
-    With K = 1 (differences -1, 0, 1) the exact test is McNemar's exact test.
-    """
-    d = _as_values(differences)
-    nonzero = d[d != 0.0]
-    if nonzero.size == 0:
-        return 1.0
-    observed = abs(float(nonzero.sum())) * (1.0 - 1e-9)  # float sums of equal sets may differ
-    if nonzero.size <= _EXACT_FLIPS:
-        patterns = np.arange(2**nonzero.size)[:, None] >> np.arange(nonzero.size) & 1
-        sums = (2 * patterns - 1) @ nonzero
-        return float(np.mean(np.abs(sums) >= observed))
-    rng = np.random.default_rng(seed)
-    rows = max(1, _CHUNK_ELEMENTS // nonzero.size)
-    hits = 0
-    for start in range(0, n_resamples, rows):
-        signs = rng.choice([-1.0, 1.0], size=(min(rows, n_resamples - start), nonzero.size))
-        hits += int(np.sum(np.abs(signs @ nonzero) >= observed))
-    return (1 + hits) / (1 + n_resamples)
 
 
 def paired_interval(

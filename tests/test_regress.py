@@ -23,18 +23,22 @@ from r1eval.cli import main
 from r1eval.config import RunConfig
 from r1eval.data import load_task
 from r1eval.evaluate import compute_scores, prepare
+from r1eval.permutation import within_question_permutation
 from r1eval.prompts import MATH_PROMPT, template_hash
 from r1eval.records import completion_record, error_record, grade_record
 from r1eval.registry import resolve
 from r1eval.regress import (
     NO_CHANGE,
     REGRESSION,
+    Pairing,
+    QuestionRecord,
     Settings,
     compare_runs,
+    compare_task,
     protocol_differences,
 )
 from r1eval.runs import load_run
-from r1eval.stats import mcnemar_exact, paired_interval, sign_flip_test, unpaired_interval
+from r1eval.stats import mcnemar_exact, paired_interval, unpaired_interval
 from r1eval.store import RunFolder
 from r1eval.types import Completion, Grade
 
@@ -74,27 +78,91 @@ def test_mcnemar_exact_with_many_discordant_questions_stays_exact() -> None:
         mcnemar_exact(-1, 3)
 
 
-@pytest.mark.parametrize(
-    ("differences", "expected"),
-    [
-        ([0.5, 0.25], 2 / 4),  # sums ±0.5±0.25: |S| >= 0.75 for 2 of 4 patterns
-        ([0.5, 0.5, 0.5], 2 / 8),  # only all + or all -
-        ([1.0, 0.5, -0.25], 4 / 8),  # |S| = 1.25: patterns 1.75, 1.25 and their negatives
-        ([0.0, 0.0], 1.0),
-    ],
-)
-def test_sign_flip_test_exact_hand_values(differences: list[float], expected: float) -> None:
-    assert sign_flip_test(differences) == pytest.approx(expected)
+def permutation(base: list[tuple[int, int]], cand: list[tuple[int, int]], alpha: float = 0.05):
+    """The within-question permutation test of (correct, samples) pairs per question."""
+    return within_question_permutation([c for c, _ in base], [k for _, k in base],
+                                       [c for c, _ in cand], [k for _, k in cand], alpha)
 
 
-@pytest.mark.parametrize(("lost", "gained"), [(2, 10), (0, 6), (4, 4), (12, 30)])
-def test_sign_flip_test_is_mcnemar_for_one_sample_per_question(lost: int, gained: int) -> None:
-    differences = [-1.0] * lost + [1.0] * gained + [0.0] * 20
+@pytest.mark.parametrize(("lost", "gained"), [(2, 10), (0, 6), (4, 4), (12, 30), (5, 0)])
+def test_permutation_is_mcnemar_for_one_sample_per_question(lost: int, gained: int) -> None:
+    base = [(1, 1)] * lost + [(0, 1)] * gained + [(1, 1)] * 10 + [(0, 1)] * 10
+    cand = [(0, 1)] * lost + [(1, 1)] * gained + [(1, 1)] * 10 + [(0, 1)] * 10
+    result = permutation(base, cand)
     expected = mcnemar_exact(lost, gained)
     if lost + gained <= 16:  # enumerated exactly
-        assert sign_flip_test(differences) == pytest.approx(expected)
-    else:  # Monte Carlo with 20,000 patterns: within 4 standard errors
-        assert abs(sign_flip_test(differences) - expected) < 4 * math.sqrt(expected / 20_000)
+        assert result.exact and result.p_value == pytest.approx(expected)
+    else:  # drawn 20,000 times: within 4 standard errors
+        assert abs(result.p_value - expected) < 4 * math.sqrt(expected / 20_000) + 1e-4
+
+
+def test_permutation_exact_hand_values_with_k2() -> None:
+    # One question: base 2 of 2 right, candidate 0 of 2. Pooled 2 right of 4; the candidate's
+    # 2 get 0, 1 or 2 of them with probabilities 1/6, 4/6, 1/6: differences -1, 0, +1.
+    result = permutation([(2, 2)], [(0, 2)])
+    assert result.exact and result.difference == -1.0
+    assert result.p_value == pytest.approx(2 / 6)
+    # One question with K 1 vs 2: base wrong, candidate 2 of 2 right. Pooled 2 right of 3:
+    # the base's sample is wrong with probability 1/3 (difference +1), else -0.5.
+    result = permutation([(0, 1)], [(2, 2)])
+    assert result.p_value == pytest.approx(1 / 3)
+
+
+def test_the_issue_minimal_case_k1_against_k64_is_no_false_alarm() -> None:
+    """Base 30 x (True,), candidate 58/64 on each of 30 questions: the sign-flip test gave
+    p = 5e-5 and failed the gate. Re-dealt within questions: the base's one sample is the
+    wrong one with probability 6/65, so 0 such questions (what was seen) has probability
+    (59/65)^30 = 0.055, and the p-value is about 0.1."""
+    result = permutation([(1, 1)] * 30, [(58, 64)] * 30)
+    assert not result.significant and result.p_value > 0.05
+    assert result.p_value > (59 / 65) ** 30
+    assert result.low < 0 < result.high
+
+
+def test_the_gate_does_not_fail_identical_rates_at_k1_against_k64() -> None:
+    """The issue's minimal case through compare_task: the sign-flip test failed the gate."""
+    pairing = Pairing(
+        task="aime24", ids=[f"q{i}" for i in range(30)],
+        base=[QuestionRecord((True,), "1")] * 30,
+        candidate=[QuestionRecord((True,) * 58 + (False,) * 6, "1")] * 30, left_out={},
+    )
+    task = compare_task(pairing, Settings())
+    assert not task.gate_failed and task.verdict == NO_CHANGE
+    assert task.interval.low <= 0 <= task.interval.high
+    assert task.test == "within-question permutation (20,000 draws)"
+
+
+def test_p_value_and_interval_never_disagree() -> None:
+    """The issue's table: "-16.7 points, 95% CI -30.2 to -1.0, p 0.0625". Lost 5, gained 0:
+    p = 0.0625 and the inverted interval reaches 0."""
+    result = permutation([(1, 1)] * 5 + [(0, 1)] * 25, [(0, 1)] * 30)
+    assert result.p_value == pytest.approx(0.0625)
+    assert result.low <= 0 <= result.high + 1e-9 and not result.significant
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        n = int(rng.integers(3, 40))
+        kb, kc = int(rng.choice([1, 2, 4, 64])), int(rng.choice([1, 4, 16, 64]))
+        rates = rng.uniform(0, 1, n)
+        base = [(int(c), kb) for c in rng.binomial(kb, rates)]
+        cand = [(int(c), kc) for c in rng.binomial(kc, np.clip(rates - 0.15, 0, 1))]
+        for alpha in (0.05, 0.2):
+            result = permutation(base, cand, alpha)
+            assert result.significant == (not result.low <= 0 <= result.high), (base, cand)
+
+
+def test_permutation_type_one_error_with_k1_against_k64() -> None:
+    """Identical models, 30 questions, base K = 1, candidate K = 64: the gate failed 10.2% of
+    the time with the sign-flip test; the permutation test keeps 5% (seeded, 300 runs, few
+    draws each: bench/verdicts.py runs the full setting)."""
+    rng = np.random.default_rng(9)
+    rejected = 0
+    for seed in range(300):
+        rates = rng.beta(0.7, 0.7, 30)
+        base, cand = rng.binomial(1, rates), rng.binomial(64, rates)
+        result = within_question_permutation(base, np.ones(30), cand, np.full(30, 64),
+                                             n_resamples=2_000, seed=seed)
+        rejected += result.significant
+    assert rejected / 300 <= 0.08  # 5% plus about two standard errors of 300 runs
 
 
 @pytest.mark.parametrize(
@@ -300,19 +368,22 @@ def test_a_drop_that_is_not_significant_never_fails_the_gate(
 
 
 @pytest.mark.data
-def test_k_samples_use_the_sign_flip_test_and_question_pass_rates(
+def test_k_samples_use_the_permutation_test_and_question_pass_rates(
     data_dir: Path, tmp_path: Path
 ) -> None:
     # K = 4. Base: 4 of 4 right on questions 0-19; candidate: 2 of 4 on questions 0-9 and
-    # 4 of 4 on 10-19. Ten differences of -0.5: the exact sign-flip p is 2/2^10.
+    # 4 of 4 on 10-19. Ten questions with 6 of 8 pooled samples right: the candidate's 4 get
+    # 2 (as seen), 3 or 4 of them with probabilities 15/70, 40/70, 15/70 (differences -0.5,
+    # 0, +0.5); as extreme as seen, all ten at -0.5 or all at +0.5: p = 2 (3/14)^10
+    # (enumerated exactly, 3^10 outcomes).
     base = build_run(tmp_path / "base", data_dir, right_below(20), samples=4)
     candidate = build_run(tmp_path / "cand", data_dir,
                           lambda t, i, r: i < 20 and (i >= 10 or r < 2), samples=4,
                           model="fine-tune")
     (aime,) = compare_runs(load_run(base), load_run(candidate), Settings()).tasks
-    assert aime.samples == (4, 4) and aime.test == "sign-flip permutation"
+    assert aime.samples == (4, 4) and aime.test == "within-question permutation (exact)"
     assert aime.difference == pytest.approx(-5 / 30)
-    assert aime.p_value == pytest.approx(2 / 2**10) and aime.verdict == REGRESSION
+    assert aime.p_value == pytest.approx(2 * (3 / 14) ** 10) and aime.verdict == REGRESSION
     # 0.5 is neither right nor wrong: nothing flipped, though the score dropped.
     assert aime.lost == [] and aime.gained == []
 
@@ -342,7 +413,8 @@ def test_the_paired_interval_is_sharper_on_the_same_data_when_questions_correlat
         run = build_run(tmp_path / name, data_dir, lambda t, i, r, c=counts: r < c[i],
                         samples=4, model=name)
         (task,) = compare_runs(load_run(base), load_run(run), Settings()).tasks
-        widths[name] = (task.interval.high - task.interval.low,
+        assert task.over_questions is not None
+        widths[name] = (task.over_questions.high - task.over_questions.low,
                         task.unpaired.high - task.unpaired.low)
     paired, unpaired = widths["correlated"]
     assert paired < unpaired / 3  # measured: 10.5 vs 37.5 points, 3.6 times sharper
