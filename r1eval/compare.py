@@ -427,17 +427,18 @@ def _measure(view: TaskView, figure: Figure) -> Measured | str | None:
 
 
 def _consensus(view: TaskView, k: int) -> Measured | None:
-    """cons@K with an interval over the questions that have all K samples.
+    """cons@K with an interval over questions (every graded question votes with the samples
+    it has, as scores.json counts it).
 
     The interval depends only on how many questions' votes were right (one outcome per
-    question), so it is computed from scores.json's cons@K and that count.
+    question), so it is computed from scores.json's cons@K and the question count.
     """
     value = view.score.get("cons@k")
-    full = sum(len(o) >= k for o in view.outcomes.values())
-    if value is None or full == 0:
+    voters = len(view.outcomes)
+    if value is None or voters == 0:
         return None
-    right = round(float(value) * full)
-    votes = [[True]] * right + [[False]] * (full - right)
+    right = round(float(value) * voters)
+    votes = [[True]] * right + [[False]] * (voters - right)
     interval = stats.score_interval(votes)
     return Measured(float(value), interval.low, interval.high, votes, samples=1)
 
@@ -464,6 +465,9 @@ def _run_flags(view: TaskView) -> list[str]:
         flags.append(f"subset: {questions} of {planned} questions")
     if score.get("n_errors"):
         flags.append(f"{score['n_errors']} failed requests left out")
+    if score.get("n_questions_short_of_k"):
+        flags.append(f"{score['n_questions_short_of_k']} questions with fewer than "
+                     f"K={score.get('samples_per_question')} samples")
     truncated = score.get("truncated_rate")
     if truncated is not None and truncated > TRUNCATION_FLAG:
         flags.append(f"high truncation rate ({100 * truncated:.0f}%)")

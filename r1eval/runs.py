@@ -37,6 +37,7 @@ SCORE_COLUMNS = [
     "run", "model", "task", "pass@1", "ci_low", "ci_high", "ci_method", "n_questions",
     "n_questions_planned", "samples_per_question", "n_samples", "n_errors", "n_not_attempted",
     "complete", "truncated_rate", "no_answer_rate", "accuracy_completed", "cons@k", "pass@k",
+    "n_questions_short_of_k",
     "prompt_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",
 ]
 VERDICTS = ("right", "wrong", "no_answer", "truncated", "error", "ungraded")

@@ -107,7 +107,7 @@ def score_task(t: TaskTally, breakdown: Iterable[str] = ()) -> dict[str, Any]:
     interval = stats.score_interval(per_question) if per_question else None
     completed = [o for o in outcomes if not o.truncated]
     k = t.samples_per_question
-    full = [outs for outs in t.questions.values() if len(outs) >= k]
+    votes = [[(o.canonical, o.correct) for o in outs] for outs in t.questions.values()]
     token_totals: dict[str, float] = {}
     for o in outcomes:  # not Counter.update: a tenth of the time of scoring 100,000 samples
         for name, count in o.tokens.items():
@@ -128,14 +128,12 @@ def score_task(t: TaskTally, breakdown: Iterable[str] = ()) -> dict[str, Any]:
         "truncated_rate": _rate(sum(o.truncated for o in outcomes), n),
         "no_answer_rate": _rate(sum(not o.answered for o in outcomes), n),
         "accuracy_completed": _rate(sum(o.correct for o in completed), len(completed)),
-        f"cons@{k}": (
-            stats.cons_at_k([[(o.canonical, o.correct) for o in outs] for outs in full])
-            if full else None
-        ),
-        f"pass@{k}": (
-            stats.mean_pass_at_k([[o.correct for o in outs] for outs in full], k)
-            if full else None
-        ),
+        # every question, with the samples it has (as pass@1); n_questions_short_of_k says
+        # how many had fewer than K (failed requests)
+        f"cons@{k}": stats.cons_at_k(votes) if votes else None,
+        f"pass@{k}": (stats.mean_pass_at_k(per_question, k, available=True)
+                      if per_question else None),
+        "n_questions_short_of_k": sum(len(outs) < k for outs in t.questions.values()),
         "extraction": dict(Counter(o.method or "none" for o in outcomes)),
         "tokens": {name: round(total) for name, total in sorted(token_totals.items())},
         "tokens_estimated_samples": sum(o.tokens_estimated for o in outcomes),
@@ -172,14 +170,13 @@ def add_costs(scores: dict[str, Any], price: Price | None) -> dict[str, Any]:
 
 
 def _breakdown(t: TaskTally, key: str) -> dict[str, dict[str, Any]]:
-    """Micro-averaged pass@1 per value of a metadata key (e.g. MMLU subject or category)."""
-    groups: dict[str, list[bool]] = defaultdict(list)
-    counts: Counter[str] = Counter()
+    """pass@1 per value of a metadata key (e.g. MMLU subject or category), weighting questions
+    as the task's score does: the mean over the group's questions of their pass@1."""
+    groups: dict[str, list[float]] = defaultdict(list)
     for question, outs in t.questions.items():
         value = str(t.metadata[question].get(key))
-        groups[value].extend(o.correct for o in outs)
-        counts[value] += 1
+        groups[value].append(sum(o.correct for o in outs) / len(outs))
     return {
-        value: {"pass@1": sum(flags) / len(flags), "n_questions": counts[value]}
-        for value, flags in sorted(groups.items())
+        value: {"pass@1": sum(rates) / len(rates), "n_questions": len(rates)}
+        for value, rates in sorted(groups.items())
     }

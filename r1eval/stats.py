@@ -65,10 +65,15 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1, dtype=np.float64)))
 
 
-def mean_pass_at_k(outcomes: Sequence[Sequence[bool]], k: int) -> float:
-    """Task pass@k: the mean over questions of each question's unbiased pass@k."""
+def mean_pass_at_k(outcomes: Sequence[Sequence[bool]], k: int, available: bool = False) -> float:
+    """Task pass@k: the mean over questions of each question's unbiased pass@k.
+
+    With ``available``, a question with fewer than k samples (failed requests) counts with
+    pass@n of its n samples, a lower bound, instead of being an error: every question counts,
+    as in the task's pass@1."""
     _check_outcomes(outcomes)
-    return float(np.mean([pass_at_k(len(q), sum(q), k) for q in outcomes]))
+    return float(np.mean([pass_at_k(len(q), sum(q), min(k, len(q)) if available else k)
+                          for q in outcomes]))
 
 
 def per_question_pass1(outcomes: Sequence[Sequence[bool]]) -> FloatArray:
@@ -199,8 +204,12 @@ def score_interval(
 
 
 def majority_vote(answers: Sequence[str | None]) -> str | None:
-    """The most common non-None answer; a tie goes to the answer seen first; None if none."""
-    counts = Counter(a for a in answers if a is not None)
+    """The most common answer, "no answer" (None) being a vote like any other; a tie goes to
+    the answer seen first (pass the answers in repeat order); None if there are none.
+
+    Counting "no answer" matters: when most samples give none and a minority give the right
+    one, the vote is lost (as lighteval counts it), not won by that minority."""
+    counts = Counter(answers)
     if not counts:
         return None
     # Counter.most_common orders equal counts by first insertion, i.e. first appearance.
@@ -214,7 +223,7 @@ def consensus_correct(samples: Sequence[tuple[str | None, bool]]) -> bool:
     must identify the answer itself (for multiple choice, the option text, not a letter
     whose meaning changes with the shuffled order). The vote's winner is correct when more
     than half of the samples that gave it were graded correct (robust to a grader timeout on
-    one of them). No answer at all counts as wrong.
+    one of them). A vote won by "no answer" is wrong.
     """
     winner = majority_vote([answer for answer, _ in samples])
     if winner is None:
@@ -224,7 +233,8 @@ def consensus_correct(samples: Sequence[tuple[str | None, bool]]) -> bool:
 
 
 def cons_at_k(questions: Sequence[Sequence[tuple[str | None, bool]]]) -> float:
-    """Task cons@k: the fraction of questions whose majority-vote answer is correct."""
+    """Task cons@k: the fraction of questions whose majority-vote answer is correct (each
+    question voting with the samples it has)."""
     if not questions or any(not q for q in questions):
         raise ValueError("cons_at_k needs at least one question, each with >= 1 sample")
     return sum(consensus_correct(q) for q in questions) / len(questions)

@@ -50,10 +50,12 @@ def test_scores_by_hand() -> None:
     assert s["truncated_rate"] == pytest.approx(1 / 5)
     assert s["no_answer_rate"] == pytest.approx(1 / 5)
     assert s["accuracy_completed"] == pytest.approx(4 / 4)
-    # pass@2 and cons@2 over the questions with both samples (q1, q2):
-    # pass@2: q1 1, q2 1 - C(1,2)/C(2,2) = 1 -> 1.0; cons@2: q1 "a" right, q2 "a" right.
+    # pass@2 and cons@2 over every question with the samples it has: pass@2: q1 1, q2
+    # 1 - C(1,2)/C(2,2) = 1, q3 (one sample, right) pass@1 = 1 -> 1.0; cons@2: q1 "a" right,
+    # q2 "a" against "no answer", a tie won by "a" (seen first), q3 "a" right.
     assert s["pass@2"] == pytest.approx(1.0)
     assert s["cons@2"] == pytest.approx(1.0)
+    assert s["n_questions_short_of_k"] == 1
     # usage shared by the 2 choices of one response: 10 + 10 prompt tokens / 2 = 10 in all
     assert s["tokens"] == {"completion": 40, "prompt": 10}
     assert s["ci_low"] <= s["pass@1"] <= s["ci_high"]
@@ -80,3 +82,46 @@ def test_breakdown_by_metadata() -> None:
     by = score_task(tally(items, state)["t"], ("category",))["by"]["category"]
     assert by == {"STEM": {"pass@1": 0.5, "n_questions": 2},
                   "other": {"pass@1": 1.0, "n_questions": 1}}
+
+
+def test_cons_and_pass_at_k_count_every_question() -> None:
+    """The issue's case: 20 easy questions (64/64) and 10 hard ones (0/63 plus one failed
+    request each). Counting only questions with all 64 samples gave cons@64 = pass@64 = 1.0
+    beside pass@1 = 0.667."""
+    items = [item(f"q{q:02d}", r) for q in range(30) for r in range(64)]
+    state = LogState()
+    for it in items:
+        hard = int(it.sample.id[1:]) >= 20
+        if hard and it.repeat == 63:
+            log(state, it, None)
+        else:
+            log(state, it, not hard, canonical="7" if hard else "a")
+    s = score_task(tally(items, state)["t"])
+    assert s["pass@1"] == pytest.approx(20 / 30)
+    assert s["cons@64"] == pytest.approx(20 / 30)
+    assert s["pass@64"] == pytest.approx(20 / 30)
+    assert (s["n_questions"], s["n_samples"], s["n_questions_short_of_k"]) == (30, 1910, 10)
+
+
+def test_a_vote_won_by_no_answer_is_wrong() -> None:
+    items = [item("q", r) for r in range(5)]
+    state = LogState()
+    for it, (correct, answer) in zip(items, [(False, None), (True, "5"), (False, None),
+                                             (True, "5"), (False, None)], strict=True):
+        log(state, it, correct, canonical=answer)
+    assert score_task(tally(items, state)["t"])["cons@5"] == 0.0
+
+
+def test_breakdown_weights_questions_like_the_task_score() -> None:
+    """The issue's case: 64/64 right, and 1 graded wrong + 63 failed requests: the task
+    scores 0.5 and the breakdown said 0.985 (64 of 65 samples)."""
+    items = [item(q, r, {"category": "STEM"}) for q in ("a", "b") for r in range(64)]
+    state = LogState()
+    for it in items:
+        if it.sample.id == "a":
+            log(state, it, True)
+        else:
+            log(state, it, False if it.repeat == 0 else None)
+    s = score_task(tally(items, state)["t"], ("category",))
+    assert s["pass@1"] == pytest.approx(0.5)
+    assert s["by"]["category"]["STEM"] == {"pass@1": 0.5, "n_questions": 2}

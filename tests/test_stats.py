@@ -80,6 +80,9 @@ def test_mean_pass_at_k_averages_over_questions() -> None:
     assert mean_pass_at_k(outcomes, 2) == pytest.approx(2 / 3)
     with pytest.raises(ValueError):
         mean_pass_at_k(outcomes, 3)
+    # available: a question short of k samples counts with pass@n of what it has
+    assert mean_pass_at_k(outcomes, 3, available=True) == pytest.approx(2 / 3)
+    assert mean_pass_at_k([[False] * 3, [True, False]], 3, available=True) == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------------ per-question means
@@ -107,8 +110,9 @@ def test_per_question_pass1_rejects_missing_samples(outcomes: Outcomes) -> None:
         (["a", "b", "b"], "b"),
         (["b", "a", "a", "b"], "b"),  # 2-2 tie: "b" appeared first
         (["a", "b", "c"], "a"),  # 1-1-1 tie
-        ([None, None, None, "x"], "x"),  # no answer is no vote
-        ([None, "c", None, "d", "d"], "d"),
+        ([None, None, None, "x"], None),  # "no answer" is a vote like any other
+        ([None, "c", None, "d", "d"], None),  # 2-2 tie between None and "d": None first
+        (["d", "c", None, "d", None], "d"),
         ([None, None], None),
         ([], None),
     ],
@@ -124,7 +128,9 @@ def test_majority_vote(answers: list[str | None], expected: str | None) -> None:
         ([("7", False), ("5", True), ("7", False)], False),  # a right sample, outvoted
         ([("7", False), ("5", True)], False),  # tie: "7" came first
         ([("5", True), ("7", False)], True),
-        ([(None, False), (None, False), (None, False), ("5", True)], True),
+        # most samples give no answer, a minority the right one: lost (as lighteval counts it)
+        ([(None, False), (None, False), (None, False), ("5", True)], False),
+        ([(None, False), ("5", True), ("5", True)], True),
         ([(None, False), (None, False)], False),  # no answer at all
         ([("5", True), ("5", True), ("5", False)], True),  # 2 of 3 verdicts on "5" correct
         ([("5", True), ("5", False)], False),  # 1 of 2 is not more than half
