@@ -16,7 +16,9 @@ few samples all agree claim zero variance: at 30 questions the interval then cov
 at K = 4 and 85% at K = 16 for scores near 0.1 or 0.95-0.99; with them, 94-100% in every
 setting simulated (up to 1.4 times as wide at K = 4, under 1.1 times at K = 64). ``K_f`` is
 the source's (``protocol.samples`` in the registry); when the source does not state it, 1 is
-assumed (the widest), and the result says so.
+assumed (the widest), and the result says so. On the figure's side p_i (1 - p_i) is the larger
+of the run's estimate and the same with the run's rates moved to the figure's mean (see
+``_moved_within``).
 
 The difference ``d = S - F`` is then normal to a good approximation (a sum over hundreds to
 thousands of samples) and tested two ways at level ``alpha``:
@@ -73,10 +75,11 @@ class SameQuestions:
     run_variance: float
     reported_samples: int
     samples_assumed: bool
+    reported_within: float  # mean p_i (1 - p_i) on the figure's side (see same_questions)
 
     @property
     def reported_variance(self) -> float:
-        return self.within / self.reported_samples / self.n_questions
+        return self.reported_within / self.reported_samples / self.n_questions
 
     @property
     def difference(self) -> float:
@@ -145,7 +148,25 @@ def same_questions(
         run_variance=float(np.sum(w / k)) / n**2,
         reported_samples=reported_samples or ASSUMED_FIGURE_SAMPLES,
         samples_assumed=reported_samples is None,
+        reported_within=max(float(w.mean()), _moved_within(c, k, w, reported - score)),
     )
+
+
+def _moved_within(c: stats.FloatArray, k: stats.FloatArray, w: stats.FloatArray,
+                  shift: float) -> float:
+    """Mean p_i (1 - p_i) with the run's rates moved by ``shift`` to the figure's mean.
+
+    The figure's per-question rates are unknown; when the figure is off the run's score, the
+    questions the run always (or never) solves need not be so for the figure, and their
+    variance on its side is not 0. Taking the larger of this and the run's own estimate kept
+    false ``reproduced`` at 5% where the figure's true score was exactly the margin away.
+    """
+    estimable = k > 1
+    if not estimable.any():
+        return float(w.mean())
+    q = (c[estimable] + PSEUDO_SAMPLES) / (k[estimable] + 2 * PSEUDO_SAMPLES)
+    moved = np.clip(q + shift, 0.0, 1.0)
+    return float(np.mean(moved * (1 - moved) * k[estimable] / (k[estimable] - 1)))
 
 
 def outcome_counts(outcomes: Sequence[Sequence[bool]]) -> tuple[list[int], list[int]]:

@@ -13,13 +13,20 @@ from r1eval.reproduction import ASSUMED_FIGURE_SAMPLES, PSEUDO_SAMPLES, same_que
 
 def test_variances_by_hand() -> None:
     correct, samples = np.array([3, 1, 2, 4]), np.array([4, 4, 4, 4])
-    test = same_questions(correct, samples, 0.5, 8)
+    test = same_questions(correct, samples, 10 / 16, 8)  # the figure equals the score
     q = (correct + PSEUDO_SAMPLES) / (samples + 2 * PSEUDO_SAMPLES)
     w = q * (1 - q) * samples / (samples - 1)
     assert test.score == pytest.approx(10 / 16)
     assert test.run_variance == pytest.approx(float(np.sum(w / 4)) / 16)
     assert test.reported_variance == pytest.approx(float(np.sum(w / 8)) / 16)
     assert test.standard_error == pytest.approx(math.sqrt(float(np.sum(w)) * (1 / 4 + 1 / 8)) / 4)
+    # a figure 30 points lower: its side's variance at the run's rates moved down by 0.3
+    # (the question at 4/4 is no longer certain there), when that is larger
+    lower = same_questions(correct, samples, 10 / 16 - 0.3, 8)
+    moved = np.clip(q - 0.3, 0, 1)
+    w_moved = moved * (1 - moved) * 4 / 3
+    assert lower.reported_within == pytest.approx(max(float(w.mean()), float(w_moved.mean())))
+    assert lower.run_variance == pytest.approx(test.run_variance)
 
 
 @pytest.mark.parametrize(("reported", "margin"), [(0.5, 0.05), (0.6, 0.05), (0.66, 0.1)])
