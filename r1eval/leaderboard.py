@@ -125,19 +125,24 @@ def long_table(runs: RunSet, keep_all: bool = False) -> pd.DataFrame:
     return best.sort_values(["model", "task"], ignore_index=True)
 
 
+#: Per task in the wide table: what a cell is, and what it rests on (a row's cells may come
+#: from different runs, with different question counts and K).
+WIDE_PARTS = {"": "score_pct", "_ci_low": "ci_low_pct", "_ci_high": "ci_high_pct",
+              "_questions": "questions", "_k": "samples_per_question", "_run": "run"}
+
+
 def wide_table(long: pd.DataFrame) -> pd.DataFrame:
-    """Model x task: each task's measured score and interval bounds, in percent."""
+    """Model x task: each task's measured score and interval bounds, in percent, with the
+    run, the number of questions and the K each cell comes from."""
     long = long[long["source"] == MEASURED]
     if long.empty:
         return pd.DataFrame(columns=["model"])
-    values = long.pivot_table(
-        index="model", columns="task", values=["score_pct", "ci_low_pct", "ci_high_pct"],
-        aggfunc="first",
-    )
-    tasks = sorted(long["task"].unique())
-    columns = {}
-    for task in tasks:
-        columns[task] = values[("score_pct", task)]
-        columns[f"{task}_ci_low"] = values[("ci_low_pct", task)]
-        columns[f"{task}_ci_high"] = values[("ci_high_pct", task)]
-    return pd.DataFrame(columns).reset_index()
+    cells = long.drop_duplicates(["model", "task"]).set_index(["model", "task"])
+    models = sorted(long["model"].unique())
+    columns: dict[str, list[Any]] = {"model": models}
+    for task in sorted(long["task"].unique()):
+        for suffix, column in WIDE_PARTS.items():
+            columns[f"{task}{suffix}"] = [
+                cells[column].get((model, task)) for model in models
+            ]
+    return pd.DataFrame(columns)

@@ -77,8 +77,12 @@ def test_all_keeps_every_run_and_wide_pivots(results: Path, tmp_path: Path) -> N
     wide = tmp_path / "wide.csv"
     assert main(["leaderboard", str(results), "-o", str(wide), "--wide"]) == 0
     columns, rows = read_csv(wide)
-    assert columns == ["model", "aime24", "aime24_ci_low", "aime24_ci_high"]
+    assert columns == ["model", "aime24", "aime24_ci_low", "aime24_ci_high", "aime24_questions",
+                       "aime24_k", "aime24_run"]
     assert [row["model"] for row in rows] == ["a", "b"]
+    # each cell says what it rests on: which run, how many questions, which K
+    assert [(r["aime24_run"], r["aime24_questions"]) for r in rows] == [("a-old", "30"),
+                                                                        ("b", "25")]
 
 
 def test_no_runs_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
