@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import time
@@ -57,9 +58,24 @@ def api_key_from(config: RunConfig, environ: Mapping[str, str], explicit: bool) 
     return key
 
 
-def default_run_dir(model: str) -> Path:
+#: What defines a run, for its default folder: the fields of each task's manifest entry.
+_DEFINING_TASK_FIELDS = ("version", "prompt_hash", "questions", "samples_per_question")
+
+
+def default_run_dir(model: str, manifest: Mapping[str, Any], limit: int | None) -> Path:
+    """``results/<model>-<tasks>-<hash>``: named by what defines the run (model, endpoint,
+    sampling, tasks with their version, prompt, question count and K, ``--limit``), never by
+    the clock, so the same command finds its own folder again and resumes, and a changed
+    setting gets a folder of its own."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_") or "model"
-    return DEFAULT_RESULTS / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+    tasks = manifest["tasks"]
+    definition = {
+        "identity": manifest["identity"], "limit": limit,
+        "tasks": {name: {f: entry.get(f) for f in _DEFINING_TASK_FIELDS}
+                  for name, entry in tasks.items()},
+    }
+    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:8]
+    return DEFAULT_RESULTS / f"{slug}-{'+'.join(sorted(tasks))}-{digest}"
 
 
 def prepare(
@@ -104,7 +120,7 @@ def prepare(
         "prices": price_record(price),
         "provenance": provenance(),
     }
-    run_dir = config.run_dir or default_run_dir(config.model)
+    run_dir = config.run_dir or default_run_dir(config.model, manifest, config.limit)
     return PreparedRun(config, loaded, items, run_dir, api_key, manifest, price)
 
 

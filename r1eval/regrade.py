@@ -27,7 +27,7 @@ from r1eval.errors import RunFolderError
 from r1eval.grading.pool import GraderPool
 from r1eval.plan import WorkItem
 from r1eval.prices import price_from_record
-from r1eval.progress import Progress
+from r1eval.progress import Progress, TaskCounts
 from r1eval.provenance import git_revision
 from r1eval.records import completion_from_record, grade_record
 from r1eval.registry import resolve
@@ -147,7 +147,10 @@ def _grade_all(
     """Grade every record as the runner does, in worker processes, keys in log order."""
     print(f"regrading {len(records)} responses", file=sys.stderr)
     progress = Progress()
-    progress.start(total=len(records), done=0)
+    totals: dict[str, TaskCounts] = {}
+    for record in records.values():
+        totals.setdefault(record["task"], TaskCounts()).total += 1
+    progress.start(totals)
     with GraderPool(workers=workers, timeout_s=timeout_s) as pool, \
             ThreadPoolExecutor(max_workers=max(1, pool.workers)) as executor:
         futures: dict[Future[Grade], str] = {
@@ -158,7 +161,7 @@ def _grade_all(
         grades = {}
         for future in as_completed(futures):
             grades[futures[future]] = future.result()
-            progress.graded(grades[futures[future]])
+            progress.graded(grades[futures[future]], records[futures[future]]["task"])
     progress.finish()
     return {key: grades[key] for key in records}
 

@@ -25,7 +25,7 @@ from r1eval.errors import EndpointError, RequestFailed, RunStopped
 from r1eval.grading.inline import inline_grade
 from r1eval.grading.pool import GraderPool
 from r1eval.plan import WorkItem, group_requests
-from r1eval.progress import Progress
+from r1eval.progress import Progress, task_counts
 from r1eval.records import completion_from_record, completion_record, error_record, grade_record
 from r1eval.response import final_answer
 from r1eval.store import RunFolder, read_completions
@@ -60,7 +60,7 @@ class Runner:
         state = self.folder.state()
         pending = [item for item in items if item.key not in state.completions]
         ungraded = [i for i in items if i.key in state.completions and i.key not in state.grades]
-        self.progress.start(total=len(items), done=len(items) - len(pending) - len(ungraded))
+        self.progress.start(task_counts(items, state))
         if self.budget is not None:  # what earlier sessions of this run spent counts too
             for completion in state.completions.values():
                 self.budget.charge(Usage(**completion.get("usage") or {}))
@@ -140,7 +140,7 @@ class Runner:
     ) -> None:
         for item in items:
             self.folder.append(error_record(item, message, transient, status))
-            self.progress.failed()
+            self.progress.failed(item.task)
         self._failures_in_a_row += 1
         if self._failures_in_a_row >= self.max_consecutive_failures and self._fatal is None:
             self._fatal = RunStopped(
@@ -171,7 +171,7 @@ class Runner:
 
     def _log_grade(self, item: WorkItem, grade: Grade) -> None:
         self.folder.append(grade_record(item, grade))
-        self.progress.graded(grade)
+        self.progress.graded(grade, item.task)
 
 
 async def _until_done(
