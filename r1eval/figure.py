@@ -67,6 +67,9 @@ def _draw_panel(ax: Axes, title: str, lines: dict[str, list[Row]], sources: list
         low, high = first.ci_low_pct or measured, first.ci_high_pct or measured
         ax.errorbar([measured], [y], xerr=[[measured - low], [high - measured]], fmt="o",
                     color="black", capsize=4)
+        if first.same_low_pct is not None and first.same_high_pct is not None:
+            ax.errorbar([measured], [y], fmt="none", color=_SAME_QUESTIONS, elinewidth=4,
+                        xerr=[[measured - first.same_low_pct], [first.same_high_pct - measured]])
         for row in rows:
             if row.reported is None or row.source is None:
                 continue
@@ -80,6 +83,9 @@ def _draw_panel(ax: Axes, title: str, lines: dict[str, list[Row]], sources: list
     ax.grid(axis="x", alpha=0.3)
 
 
+_SAME_QUESTIONS = "tab:gray"
+
+
 def _marker(sources: list[str], source: str) -> str:
     return _MARKERS[sources.index(source) % len(_MARKERS)]
 
@@ -90,7 +96,9 @@ def _legend(sources: list[str]) -> list[Any]:
     from matplotlib.patches import Patch
 
     handles: list[Any] = [Line2D([], [], color="black", marker="o",
-                                 label="measured, 95% interval")]
+                                 label="measured, 95% interval over questions"),
+                          Line2D([], [], color=_SAME_QUESTIONS, linewidth=4,
+                                 label="95% interval on the same questions")]
     handles += [Line2D([], [], linestyle="", marker=_marker(sources, s), color="lightgrey",
                        markeredgecolor="black", label=f"reported: {s}") for s in sources]
     handles += [Patch(color=colour, label=_VERDICT_LABELS[verdict]) for verdict, colour in

@@ -28,16 +28,20 @@ def answer(
 
 
 def build_run(
-    run_dir: Path, data_dir: Path, tasks: str, responder: Responder, *, model: str = "m",
-    limit: int | None = None, samples: int = 1, stop_after: int | None = None,
-    created: str = "2026-01-01T00:00:00+0000",
+    run_dir: Path | None, data_dir: Path, tasks: str, responder: Responder, *, model: str = "m",
+    limit: int | None = None, samples: int | None = 1, stop_after: int | None = None,
+    created: str = "2026-01-01T00:00:00+0000", protocol: str = "none",
+    base_url: str = "http://127.0.0.1:9/v1",
 ) -> Path:
-    """Write a run folder; ``stop_after`` leaves the rest of the plan unattempted."""
-    config = RunConfig(model=model, base_url="http://127.0.0.1:9/v1", tasks=tasks, limit=limit,
-                       samples=samples, data_dir=data_dir, run_dir=run_dir, grader_workers=0)
+    """Write a run folder (``run_dir`` None: the default folder ``r1eval run`` would use, under
+    the current directory); ``stop_after`` leaves the rest of the plan unattempted; ``samples``
+    None with ``protocol="r1"`` takes each task's K from the protocol."""
+    config = RunConfig(model=model, base_url=base_url, tasks=tasks, limit=limit,
+                       samples=samples, data_dir=data_dir, run_dir=run_dir, grader_workers=0,
+                       protocol=protocol)
     prepared = prepare(config, {}, key_explicit=False)
     graders = {t.task.name: t.task.grader for t in prepared.loaded}
-    with RunFolder(run_dir) as folder:
+    with RunFolder(prepared.run_dir) as folder:
         folder.write_manifest({**prepared.manifest, "created": created})
         for item in prepared.items[:stop_after]:
             completion = responder(item)
@@ -48,4 +52,4 @@ def build_run(
             grade = grade_completion(completion, item.prompt.gold, graders[item.task])
             folder.append(grade_record(item, grade))
         folder.write_scores(compute_scores(prepared, folder))
-    return run_dir
+    return prepared.run_dir
