@@ -77,8 +77,9 @@ def within_question_permutation(
     moving = (total > 0) & (total < bk + ck)
     t, kb, kc = total[moving], bk[moving], ck[moving]
     low_x, high_x = np.maximum(0, t - kb), np.minimum(kc, t)
-    outcomes = float(np.prod((high_x - low_x + 1).astype(np.float64)))
-    if outcomes <= _EXACT_OUTCOMES:
+    # the number of joint outcomes, as a sum of logs (a product overflows at MATH-500 sizes)
+    log_outcomes = float(np.sum(np.log((high_x - low_x + 1).astype(np.float64))))
+    if log_outcomes <= np.log(_EXACT_OUTCOMES):
         values, weights = _exact(t, kb, kc, low_x, high_x, n)
         level, exact = alpha, True
     else:

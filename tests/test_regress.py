@@ -132,6 +132,17 @@ def test_the_gate_does_not_fail_identical_rates_at_k1_against_k64() -> None:
     assert task.test == "within-question permutation (20,000 draws)"
 
 
+def test_a_large_benchmark_with_many_samples_is_drawn_without_overflow() -> None:
+    """500 questions at K = 16: 17^500 joint outcomes overflowed a float product (a warning,
+    an error under the test settings)."""
+    rng = np.random.default_rng(2)
+    rates = rng.uniform(0.2, 0.8, 500)
+    result = within_question_permutation(rng.binomial(16, rates), np.full(500, 16),
+                                         rng.binomial(16, rates), np.full(500, 16),
+                                         n_resamples=500)
+    assert not result.exact and 0 < result.p_value <= 1
+
+
 def test_p_value_and_interval_never_disagree() -> None:
     """The issue's table: "-16.7 points, 95% CI -30.2 to -1.0, p 0.0625". Lost 5, gained 0:
     p = 0.0625 and the inverted interval reaches 0."""
