@@ -31,7 +31,7 @@ def power(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def needed(out: str) -> int | None:
-    match = re.search(r"needed \(in each run\): \*\*(\d+)\*\*", out)
+    match = re.search(r"needed \(in (?:each|the) run\): \*\*(\d+)\*\*", out)
     return int(match.group(1)) if match else None
 
 
@@ -141,3 +141,22 @@ def test_a_run_without_the_task_is_bad_input(
     code, out = power(capsys, "--task", "aime24", "--delta", "5",
                       "--from", str(run), "--from", str(run), "--from", str(run))
     assert code == 2 and "one run, or two" in out
+
+
+def test_planning_a_reproduction_against_a_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    """compare's same-question test: only sampling within questions counts, the run's W / K and
+    the figure's W / K_f. Assumed W = 0.125 (score 0.5, half between): budget at 30 questions
+    and 5 points = 30 * 0.05^2 / 7.848879 (normal quantiles: the test rests on thousands of
+    samples) = 0.009555; K = 0.125 / (0.009555 - 0.125 / 64) = 16.4 -> 17."""
+    # the README's command: r1eval power --task aime24 --delta 5 --figure-samples 64
+    code, out = power(capsys, "--task", "aime24", "--delta", "5", "--figure-samples", "64")
+    assert code == 0 and "same questions as a figure measured with K=64" in out
+    assert needed(out) == math.ceil(0.125 / (30 * 0.0025 / 7.848879 - 0.125 / 64)) == 17
+    # a figure of one sample per question is itself too noisy for a 5-point verdict
+    code, out = power(capsys, "--task", "aime24", "--delta", "5", "--figure-samples", "1")
+    assert code == 0 and needed(out) is None and "the figure's own sampling" in out
+
+
+def test_figure_samples_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = power(capsys, "--task", "aime24", "--delta", "5", "--figure-samples", "0")
+    assert code == 2 and "--figure-samples must be at least 1" in out

@@ -41,6 +41,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--between-share", dest="between_share", type=float, default=0.5,
                         help="assumed share of the variance between questions when no run, "
                         "or a run with one sample per question, is given (default 0.5)")
+    parser.add_argument("--figure-samples", dest="figure_samples", type=int, metavar="K",
+                        help="plan r1eval compare instead: telling a published figure, measured "
+                        "with K samples per question on the same questions, from the run's "
+                        "score (a gap of --delta points)")
     parser.add_argument("--alpha", type=float, default=0.05, help="two-sided level (0.05)")
     parser.add_argument("--power", type=float, default=0.8, help="power wanted (default 0.8)")
     parser.add_argument("--task-dir", dest="task_dir", type=Path, help="extra task files")
@@ -82,11 +86,30 @@ def _design_from_one(run: Run, task: str, args: argparse.Namespace) -> Design:
 
 
 def _design(runs: list[Run], args: argparse.Namespace) -> Design:
+    if args.figure_samples is not None:
+        return _against_figure(runs, args)
     if len(runs) == 2:
         return _paired_from_two(runs[0], runs[1], args.task)
     if len(runs) == 1:
         return _design_from_one(runs[0], args.task, args)
     return Design.assumed(args.score, args.between_share).paired(args.correlation)
+
+
+def _against_figure(runs: list[Run], args: argparse.Namespace) -> Design:
+    """The same-question test of ``r1eval compare``: only the variance within questions counts,
+    the run's (W / K) and the figure's (W / K_f); W from the run when it has K >= 2."""
+    if len(runs) > 1:
+        raise UsageError("--figure-samples takes at most one --from run")
+    within, note = None, ""
+    if runs:
+        estimated = Design.from_outcomes(_outcomes(runs[0], args.task))
+        if estimated.within > 0:
+            within, note = estimated.within, f"estimated from {runs[0].name}"
+    if within is None:
+        assumed = Design.assumed(args.score, args.between_share)
+        within, note = assumed.within, assumed.note
+    design = Design.same_questions(within, args.figure_samples)
+    return Design(design.between, design.within, f"{design.note}; {note}", normal=True)
 
 
 def _samples(runs: list[Run], args: argparse.Namespace, default: int) -> int:
@@ -102,6 +125,8 @@ def _check(args: argparse.Namespace) -> None:
     checks = [
         (args.delta > 0 and args.delta < 100, "--delta must be between 0 and 100 points"),
         (args.samples is None or args.samples >= 1, "--samples must be at least 1"),
+        (args.figure_samples is None or args.figure_samples >= 1,
+         "--figure-samples must be at least 1"),
         (0 <= args.correlation <= 1, "--correlation must be between 0 and 1"),
         (0 <= args.score <= 1, "--score must be between 0 and 1"),
         (0 <= args.between_share <= 1, "--between-share must be between 0 and 1"),
@@ -114,12 +139,17 @@ def _check(args: argparse.Namespace) -> None:
 
 def _needed_line(design: Design, delta: float, n: int, args: argparse.Namespace) -> str:
     needed = samples_needed(design, delta, n, args.alpha, args.power)
+    figure = args.figure_samples is not None
     if needed is not None:
-        return f"samples per question needed (in each run): **{needed}**"
-    floor = detectable_difference(Design(design.between, 0.0), n, 1, args.alpha, args.power)
-    return (f"samples per question needed: **none suffices**: with {n} questions the spread "
-            f"of the per-question differences alone hides a drop of {args.delta:g} points; "
-            f"even unlimited samples detect only drops of {100 * floor:.1f} points or more")
+        return f"samples per question needed ({'in the run' if figure else 'in each run'}): " \
+               f"**{needed}**"
+    floor = detectable_difference(Design(design.between, 0.0, normal=design.normal), n, 1,
+                                  args.alpha, args.power)
+    hides = ("the figure's own sampling" if figure
+             else "the spread of the per-question differences")
+    return (f"samples per question needed: **none suffices**: with {n} questions {hides} "
+            f"alone hides a gap of {args.delta:g} points; even unlimited samples detect only "
+            f"gaps of {100 * floor:.1f} points or more")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -137,12 +167,15 @@ def main(args: argparse.Namespace) -> int:
         for samples in sorted({*SHOWN_SAMPLES, k})
     ]
     mde = detectable_difference(design, n, k, args.alpha, args.power)
+    test = ("paired comparison (r1eval regress)" if args.figure_samples is None else
+            f"same questions as a figure measured with K={args.figure_samples} (r1eval compare)")
     print("\n".join([
         f"## r1eval power: {task.name}, a drop of {args.delta:g} points",
         "",
         f"{n} questions (the whole benchmark; its size is fixed), two-sided alpha "
-        f"{args.alpha:g}, power {args.power:.0%}, paired comparison (r1eval regress)",
-        f"per-question variance of the difference: {design.between:.4g} between questions + "
+        f"{args.alpha:g}, power {args.power:.0%}, {test}",
+        f"per-question variance of the difference: {design.between:.4g} "
+        f"{'between questions' if args.figure_samples is None else 'from the figure'} + "
         f"{design.within:.4g} / K ({design.note})",
         "",
         _needed_line(design, delta, n, args),
