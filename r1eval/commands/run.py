@@ -32,8 +32,8 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument("--top-p", dest="top_p", type=float)
     run.add_argument("--max-tokens", dest="max_tokens", type=int)
     run.add_argument("--run-dir", dest="run_dir", type=Path,
-                     help="run folder (default: a new folder under results/); an existing one "
-                     "is resumed")
+                     help="run folder (default: results/<model>-<tasks>-<hash of the settings>, "
+                     "so the same command resumes its run); an existing one is resumed")
     run.add_argument("--data-dir", dest="data_dir", type=Path,
                      help="local benchmark files instead of the Hub (or R1EVAL_DATA_DIR)")
     run.add_argument("--task-dir", dest="task_dir", type=Path, help="extra folder of task files")
