@@ -168,7 +168,7 @@ def need_on_same_questions(test: SameQuestions, margin: float) -> Need:
     """Samples per question (with the run's questions) that would decide the same-question
     test if the true difference is the observed one; None when no number suffices."""
     delta = _delta(test.difference, margin)
-    design = Design.same_questions(test.within, test.reported_samples)
+    design = Design.same_questions(test.within, test.reported_samples, test.reported_within)
     return Need(delta=delta, difference=test.difference, questions=None,
                 samples=samples_needed(design, delta, test.n_questions),
                 separable=True, assumed=False)

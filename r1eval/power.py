@@ -74,12 +74,15 @@ class Design:
         return _design(observed, within, counts)
 
     @classmethod
-    def same_questions(cls, within: float, figure_samples: int) -> Design:
+    def same_questions(cls, within: float, figure_samples: int,
+                       figure_within: float | None = None) -> Design:
         """The design of a run's score minus a figure measured on the same questions with
         ``figure_samples`` per question (``r1eval.reproduction``): the questions are common,
-        so only sampling within them is left; the figure's part, ``within / figure_samples``,
-        does not shrink with the run's K and is carried as ``between``."""
-        return cls(between=within / figure_samples, within=within,
+        so only sampling within them is left; the figure's part, ``figure_within`` (default
+        ``within``) / ``figure_samples``, does not shrink with the run's K and is carried as
+        ``between``."""
+        figure = within if figure_within is None else figure_within
+        return cls(between=figure / figure_samples, within=within,
                    note=f"same questions, figure measured with K={figure_samples}", normal=True)
 
     @classmethod
