@@ -150,27 +150,12 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a few runs per setting")
-    parser.add_argument("--reps", type=int, default=1000, help="benchmarks per setting")
-    parser.add_argument("--regress-reps", type=int, default=400, dest="regress_reps")
-    parser.add_argument("--draws", type=int, default=1000,
-                        help="permutation draws per regress test")
-    parser.add_argument("--seed", type=int, default=2026)
-    args = parser.parse_args(argv)
-    reps, regress_reps, draws = args.reps, args.regress_reps, args.draws
-    sizes, ks = (30, 500), (4, 16, 64)
-    if args.smoke:
-        reps, regress_reps, draws, sizes, ks = 20, 20, 200, (30,), (4,)
-    rng = np.random.default_rng(args.seed)
-    started = time.perf_counter()
-    print(f"seed {args.seed}; {reps} benchmarks per setting for compare, {regress_reps} for "
-          f"regress ({draws} permutation draws each); margin {100 * MARGIN:g} points; "
-          f"figure measured with K={FIGURE_K} on the same questions\n")
-    header = ("| n | K | difficulty | coverage % | reproduced % | reproduced % over questions "
-              "(before) | false reproduced % | regress power % (-5 pts, K vs K) |")
-    print(header)
+def compare_table(sizes: tuple[int, ...], ks: tuple[int, ...], reps: int, regress_reps: int,
+                  draws: int, rng: np.random.Generator) -> float:
+    """The compare table (and regress power with K in both runs); returns the largest gap
+    between the same-question test's p-values and scipy's."""
+    print("| n | K | difficulty | coverage % | reproduced % | reproduced % over questions "
+          "(before) | false reproduced % | regress power % (-5 pts, K vs K) |")
     print("|" + "---|" * 8)
     gap = 0.0
     for n in sizes:
@@ -183,17 +168,55 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {n} | {k} | {name} | {pct(tally.covered / runs)} | "
                       f"{pct(tally.reproduced / runs)} | "
                       f"{pct(tally.reproduced_over_questions / runs)} | "
-                      f"{pct(tally.false_reproduced / runs)} | {pct(power)} |")
-    print("\n| n | difficulty | regress type I %, K 1 vs 64 (permutation) | same, sign-flip "
-          "(before) | regress power % (-5 pts, K 1 vs 64) |")
-    print("|" + "---|" * 5)
+                      f"{pct(tally.false_reproduced / runs)} | {pct(power)} |", flush=True)
+    return gap
+
+
+def regress_table(sizes: tuple[int, ...], regress_reps: int, type_one_reps: int, draws: int,
+                  rng: np.random.Generator) -> None:
+    print("\n| n | difficulty | pairs of runs | regress type I %, K 1 vs 64 (permutation) | "
+          "same, sign-flip (before) | regress power % (-5 pts, K 1 vs 64) |")
+    print("|" + "---|" * 6)
     for n in sizes:
+        pairs = type_one_reps if n <= 30 else regress_reps
         for name, shape in SHAPES.items():
-            type_one, old = regress_rate(n, 1, 64, shape, 0.0, regress_reps, draws, rng,
-                                         old=True)
+            type_one, old = regress_rate(n, 1, 64, shape, 0.0, pairs, draws, rng, old=True)
             power, _ = regress_rate(n, 1, 64, shape, MARGIN, regress_reps, draws, rng)
-            print(f"| {n} | {name} | {pct(type_one)} | {pct(old)} | {pct(power)} |")
-    print(f"\nlargest |p - scipy.stats.norm p| of the same-question test: {gap:.1e}")
+            print(f"| {n} | {name} | {pairs} | {pct(type_one)} | {pct(old)} | {pct(power)} |",
+                  flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="a few runs per setting")
+    parser.add_argument("--reps", type=int, default=1000, help="benchmarks per setting")
+    parser.add_argument("--regress-reps", type=int, default=400, dest="regress_reps")
+    parser.add_argument("--type-one-reps", type=int, default=4000, dest="type_one_reps",
+                        help="pairs of runs for regress's type I error at 30 questions (at 500, "
+                        "--regress-reps)")
+    parser.add_argument("--draws", type=int, default=1000,
+                        help="permutation draws per regress test")
+    parser.add_argument("--part", choices=("all", "compare", "regress"), default="all",
+                        help="run only the compare table or only the regress one")
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args(argv)
+    reps, regress_reps, draws = args.reps, args.regress_reps, args.draws
+    type_one_reps = args.type_one_reps
+    sizes, ks = (30, 500), (4, 16, 64)
+    if args.smoke:
+        reps, regress_reps, type_one_reps, draws, sizes, ks = 20, 20, 20, 200, (30,), (4,)
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    print(f"seed {args.seed}; {reps} benchmarks per setting for compare, {regress_reps} for "
+          f"regress ({draws} permutation draws each); margin {100 * MARGIN:g} points; "
+          f"figure measured with K={FIGURE_K} on the same questions\n")
+    gap = 0.0
+    if args.part in ("all", "compare"):
+        gap = compare_table(sizes, ks, reps, regress_reps, draws, rng)
+    if args.part in ("all", "regress"):
+        regress_table(sizes, regress_reps, type_one_reps, draws, rng)
+    if args.part in ("all", "compare"):
+        print(f"\nlargest |p - scipy.stats.norm p| of the same-question test: {gap:.1e}")
     print(f"largest |p - scipy.stats.binomtest (McNemar)| of the permutation test at K = 1: "
           f"{mcnemar_check():.1e}")
     print(f"time: {time.perf_counter() - started:.0f} s")

@@ -22,7 +22,7 @@ def test_verdicts_smoke() -> None:
     out = done.stdout
     assert "| n | K | difficulty | coverage % | reproduced % |" in out, out
     assert re.search(r"\| 30 \| 4 \| AIME-like Beta\(0\.6,0\.6\) \|( \d+\.\d \|){5}", out), out
-    assert re.search(r"\| 30 \| mid Beta\(2,2\) \|( \d+\.\d \|){3}", out), out
+    assert re.search(r"\| 30 \| mid Beta\(2,2\) \| 20 \|( \d+\.\d \|){3}", out), out
     scipy_gap = re.search(r"scipy.stats.norm p\| of the same-question test: (\S+)", out)
     mcnemar_gap = re.search(r"binomtest \(McNemar\)\| of the permutation test at K = 1: (\S+)",
                             out)
