@@ -198,11 +198,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="permutation draws per regress test")
     parser.add_argument("--part", choices=("all", "compare", "regress"), default="all",
                         help="run only the compare table or only the regress one")
+    parser.add_argument("--sizes", default="30,500",
+                        help="question counts, comma-separated (default 30,500)")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
     reps, regress_reps, draws = args.reps, args.regress_reps, args.draws
     type_one_reps = args.type_one_reps
-    sizes, ks = (30, 500), (4, 16, 64)
+    sizes, ks = tuple(int(n) for n in args.sizes.split(",")), (4, 16, 64)
     if args.smoke:
         reps, regress_reps, type_one_reps, draws, sizes, ks = 20, 20, 20, 200, (30,), (4,)
     rng = np.random.default_rng(args.seed)
