@@ -26,6 +26,8 @@ def custom_grader(answer: str, gold: str) -> Grade:
         (grade_math, "so \\boxed{42}", "42"),
         (grade_math, "\\boxed{041}", "41"),
         (grade_math, "\\boxed{-7}", "7"),
+        (grade_math, "the answer is 5", "5"),  # a stated plain integer
+        (grade_math, "\\boxed{255}. Final Answer: The final answer is $10455$.", "10455"),
     ],
 )
 def test_inline_grades_equal_the_workers(grader, answer: str, gold: str) -> None:
@@ -52,7 +54,7 @@ class _Forwarding:
     [
         (grade_math, "\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),  # sympy needed
         (grade_math, "\\boxed{2}", "\\sqrt{4}"),
-        (grade_math, "the answer is 5", "5"),  # no box: math-verify's fallback
+        (grade_math, "the answer is \\frac{1}{2}", "0.5"),  # stated, sympy needed
         (grade_choice, "Answer: B", "not a letter"),  # a bad gold: the worker reports it
         (grade_choice, "x" * MAX_INLINE_CHARS + " Answer: B", "B"),  # too long
         (custom_grader, "1", "1"),

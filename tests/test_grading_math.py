@@ -90,20 +90,76 @@ CASES = [
     ("\\boxed{1} no wait, \\boxed{-2}", "1,-2", False, "boxed", "wrong"),
     ("\\boxed{\\boxed{1}}", "1,-2", False, "boxed", "wrong"),
     # empty boxes are not answers ("put your answer in \boxed{}")
-    ("I will put it in \\boxed{}. The final answer is 4.", "4", True, "fallback", None),
+    ("I will put it in \\boxed{}. The final answer is 4.", "4", True, "stated", None),
     ("\\boxed{3} \\boxed{ }", "3", True, "boxed", None),
-    # no box: math-verify's own anchors on the end of the answer
-    ("The final answer is 9", "9", True, "fallback", None),
-    ("First I get 5. The final answer is 9.", "9", True, "fallback", None),
+    # no box: an answer statement, else the value the last sentence ends on
+    ("The final answer is 9", "9", True, "stated", None),
+    ("First I get 5. The final answer is 9.", "9", True, "stated", None),
     ("So the height is $\\frac{3}{2}$ cm.", "\\frac{3}{2}", True, "fallback", None),
-    ("The final answer is 8", "9", False, "fallback", "wrong"),
+    ("The final answer is 8", "9", False, "stated", "wrong"),
     ("The total is 1\\,000", "1000", True, "fallback", None),
     ("I could not solve it.", "9", False, "fallback", "no_answer"),
     ("", "9", False, "fallback", "no_answer"),
 ]
 
 
-@pytest.mark.parametrize(("response", "gold", "correct", "method", "failure"), CASES)
+# Issue 14, items 1-9: each was graded wrongly before (the comment says how).
+ISSUE_14_CASES = [
+    # 1. the final statement wins over an earlier "answer" phrase (was: 0, 11)
+    ("I need to express the answer as a residue from 0 to 8.\n\n120 mod 9 = 3.\n\n"
+     "Therefore, n is 3.", "3", True, "fallback", None),
+    ("We want the answer in lowest terms, 1 less than 12.\nSo a + b + c = 11 + 9 + 0 = 20",
+     "20", True, "fallback", None),
+    ("The answer must be below 5, say 4.\nTherefore, the value of n is 3.", "3", True,
+     "fallback", None),
+    # 2. a later explicit final answer beats an earlier box (was: 255)
+    ("so the sum is $= \\boxed{255}$. Total 10,455.\nFinal Answer: The final answer is "
+     "$10455$.", "10455", True, "stated", None),
+    ("$\\boxed{255}$. Final Answer: The final answer is $10455$.", "255", False, "stated",
+     "wrong"),
+    # ...but words after a box are not an answer: "the answer is correct"
+    ("\\boxed{7}. I checked: the answer is correct.", "7", True, "boxed", None),
+    # 3. boxes joined by several connectors are one answer (was: 1)
+    ("\\[ \\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}. \\]", "1,-2", True,
+     "boxed_multi", None),
+    ("$\\boxed{-2}$ \\quad and \\quad $\\boxed{1}$", "1,-2", True, "boxed_multi", None),
+    # 4. ordinal suffixes (was: wrong)
+    ("\\boxed{12^{\\text{th}}\\text{ grade}}", "12", True, "boxed", None),
+    ("\\boxed{12^{\\mathrm{th}}}", "12", True, "boxed", None),
+    ("\\boxed{12\\text{th}}", "12", True, "boxed", None),
+    ("\\boxed{13^{\\text{th}}}", "12", False, "boxed", "wrong"),
+    # 5. a word answer without a box (was: no answer)
+    ("It points 3 ways at first.\nSo, the final answer is east.", "\\text{east}", True,
+     "stated", None),
+    ("So, the final answer is west.", "\\text{east}", False, "stated", "wrong"),
+    ("Hence the direction is east.", "\\text{east}", True, "fallback", None),
+    # 6. undelimited LaTeX after an answer phrase (was: nothing; 1)
+    ("The final answer is \\dfrac{1}{3}", "\\frac{1}{3}", True, "stated", None),
+    ("The answer is x^2 + 2*x + 1", "x^2+2x+1", True, "stated", None),
+    ("The answer is x^2 + 2*x + 1", "1", False, "stated", "wrong"),
+    # 7. number bases are compared with their base (was: right)
+    ("\\boxed{4343_5}", "4343_6", False, "boxed", "wrong"),
+    ("\\boxed{4343_{10}}", "4343_6", False, "boxed", "wrong"),
+    ("\\boxed{4343_6}", "4343_6", True, "boxed", None),
+    ("\\boxed{4343_{6}}", "4343_6", True, "boxed", None),
+    ("\\boxed{4343}", "4343_6", True, "boxed", None),
+    ("\\boxed{1010_2}", "10", True, "boxed", None),
+    ("\\boxed{1010_3}", "10", False, "boxed", "wrong"),
+    # 8. cut off mid-reasoning with no answer statement at the end (was: a number from it)
+    ("Let me compute 3 + 4 = 7, and then 12 * 5 is 60, so the next step is to", "60", False,
+     "fallback", "no_answer"),
+    ("The answer is 60? Let me check.\n" + "We expand each term and compare. " * 20
+     + "Next, 3 * 20 = 60 and we", "60", False, "fallback", "no_answer"),
+    # 9. a gold in percent is a number of percent (decided: 0.25 is 0.25 %, was: right)
+    ("\\boxed{0.25}", "25\\%", False, "boxed", "wrong"),
+    ("\\boxed{25}", "25\\%", True, "boxed", None),
+    ("\\boxed{25\\%}", "25\\%", True, "boxed", None),
+    ("\\boxed{25\\%}", "0.25", True, "boxed", None),
+]
+
+
+@pytest.mark.parametrize(("response", "gold", "correct", "method", "failure"),
+                         CASES + ISSUE_14_CASES)
 def test_grade_math(
     response: str, gold: str, correct: bool, method: str, failure: str | None
 ) -> None:

@@ -1,16 +1,22 @@
 """Grade a final answer against a math gold answer (MATH-500 LaTeX, or an AIME integer).
 
-The prediction is, in order of preference:
+The prediction is the LAST answer statement of the answer, boxed or not (``choose_answer``):
 
 - ``boxed``: the content of the last balanced ``\\boxed{...}`` / ``\\fbox{...}`` (or
   ``\\boxed 5``) of the answer, found here by brace matching and given alone to math-verify.
   Given the whole text, math-verify would parse several boxes as one set ({3, 5} for
   ``\\boxed{5} Wait, actually \\boxed{3}``), which matches neither gold.
 - ``boxed_multi``: when the gold is a set of several values (``1,-2``, ``1 \\pm \\sqrt{19}``)
-  and the answer ends with a run of boxes joined only by commas, "and" or "or"
-  (``\\boxed{1} and \\boxed{-2}``), the contents of that run, read as one set.
-- ``fallback``: with no box at all, math-verify's own anchors ("the final answer is 9", the last
-  ``$...$``) on the last ``TAIL_CHARS`` characters of the answer.
+  and the answer ends with a run of boxes joined only by connectors (commas, "and", "or",
+  ``\\quad``, ``$``: ``\\boxed{1} \\quad \\text{and} \\quad \\boxed{-2}``), read as one set.
+- ``stated``: an explicit statement ("The final answer is $10455$", "Final Answer: east") after
+  the last box, or with no box at all (``r1eval.grading.math_statements``).
+- ``fallback``: with neither, the value the last sentence ends on ("Therefore, n is 3."); a
+  last sentence that states no value (a response cut off mid-reasoning) has no answer.
+
+Before math-verify compares them, ordinal suffixes are dropped (``12^{\\text{th}}``), a gold
+in percent is compared as a number of percent (``0.25`` is not ``25\\%``), and numbers written
+in a base are compared with their base (``4343_5`` is not ``4343_6``).
 
 math-verify's timeouts use ``signal.alarm``, which only works in a process's main thread:
 they are on there (the grader pool's workers) and off in any other thread. math-verify reports
@@ -31,28 +37,39 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+from math_verify import parse, verify
 
 from r1eval.errors import DataError
+from r1eval.grading.math_statements import answer_statement, final_sentence
 from r1eval.types import Grade
 
 TAIL_CHARS = 4_000
 TIMEOUT_S = 5
+RETRY_FACTOR = 3
 _EXPLAIN_CHARS = 80
 
 # A thin space, negative space, "{,}" or "\ " between digit groups: "1\,000" would parse as 1*0.
 _DIGIT_GROUP_SEPARATOR = re.compile(r"(?<=\d)(?:\\[,!;: ]|\{,\})(?=\d{3}(?!\d))")
 # What may stand between two boxes of one multi-valued answer: "$\boxed{1}$ and $\boxed{-2}$".
+# Any number of connectors: "\boxed{-2} \quad \text{and} \quad \boxed{1}".
 _BOX_JOINER = re.compile(
-    r"[\s$,;.]*(?:(?:and|or|\\text\{\s*(?:and|or)\s*\}|\\quad|\\qquad)[\s$,;.]*)?"
+    r"(?:[\s$,;.]|\\[,;: ]|\\[\[\]()]|\\quad|\\qquad|and|or|\\text\{\s*(?:and|or)\s*\})*"
     r"(?:[A-Za-z]\s*=[\s$]*)?"
 )
+# "12^{\text{th}}", "12^{\mathrm{th}}", "12^\text{th}", "12\text{th}": the ordinal is the number.
+_ORDINAL_SUFFIX = re.compile(
+    r"(?<=\d)(?:\^\{?[ \t]*)?\\(?:text|mathrm|textrm|rm)[ \t]*\{[ \t]*(?:st|nd|rd|th)[ \t]*\}"
+    r"(?:[ \t]*\})?"
+)
+_PERCENT_SIGN = re.compile(r"\\%|%|\\text\{\s*\\?%\s*\}")
+# A number in a base: "4343_6", "4343_{6}", "1011_{2}"; without a base, only digits.
+_BASED_NUMBER = re.compile(r"(?P<digits>[0-9A-Za-z]+?)(?:_\{?(?P<base>\d{1,2})\}?)?")
+_TEXT_WRAPPER = re.compile(r"\\(?:text|mathrm|textrm)\{([^{}]*)\}")
 _BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _BOX_BRACE = re.compile(r"[ \t]*\{")
 _BRACE_OR_ESCAPE = re.compile(r"\\.|[{}]", re.DOTALL)
 # "\boxed 5": TeX boxes one token; a model writing "\boxed 25." means 25.
 _BARE_BOX_TOKEN = re.compile(r"[ \t]+([^\s${}\\]+)")
-_FALLBACK_CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
 # An integer without signs of formatting, short enough for int() (limited to 4,300 digits).
 _PLAIN_INTEGER = re.compile(r"-?\d{1,100}")
 
@@ -60,38 +77,115 @@ _PLAIN_INTEGER = re.compile(r"-?\d{1,100}")
 def grade_math(answer: str, gold: str) -> Grade:
     """Grade ``answer`` (a final answer, reasoning already removed) against ``gold``.
 
-    Raises ``DataError`` when the gold answer itself does not parse.
+    Raises ``DataError`` when the gold answer itself does not parse. A math-verify timeout
+    is retried once with ``RETRY_FACTOR`` times the limit before the answer fails as
+    ``grader_timeout`` (a loaded machine must not change a verdict).
     """
     quick = integer_grade(answer, gold)
     if quick is not None:
         return quick
     timeout = _timeout()
-    gold_parsed = list(_parsed_gold(gold, timeout))
+    grade = _grade_with_math_verify(answer, gold, timeout)
+    if grade.failure == "grader_timeout" and timeout is not None:
+        grade = _grade_with_math_verify(answer, gold, timeout * RETRY_FACTOR)
+    return grade
+
+
+def _grade_with_math_verify(answer: str, gold: str, timeout: int | None) -> Grade:
     with _math_verify_timeouts() as timeouts:
-        parsed, extracted, method = _prediction(answer, gold_parsed, timeout)
-        found = bool(parsed) and extracted is not None
-        correct = found and bool(verify(gold_parsed, parsed, timeout_seconds=timeout))
+        try:
+            gold_parsed = list(_parsed_gold(gold, timeout))
+        except DataError:
+            if not timeouts.seen:
+                raise
+            gold_parsed = []
+        if gold_parsed:
+            chosen = choose_answer(answer, _is_multi_valued(gold_parsed))
+            parsed = [] if chosen is None else _parse_prediction(chosen, gold, timeout)
+            found = chosen is not None and bool(parsed)
+            correct = found and bool(verify(gold_parsed, parsed, timeout_seconds=timeout))
     if timeouts.seen:
-        why = f"math-verify gave up after {TIMEOUT_S} s ({timeouts.seen})"
-        return Grade(False, None, None, method, "grader_timeout", f"{method}: {why}")
-    if not found or extracted is None:
-        why = "the boxed answer does not parse" if method != "fallback" else "no answer found"
+        why = f"math-verify gave up after {timeout} s ({timeouts.seen}"
+        why += " of the gold answer)" if not gold_parsed else ")"
+        return Grade(False, None, None, None, "grader_timeout", why)
+    method = "fallback" if chosen is None else chosen.method
+    if chosen is None or not found:
+        why = "no answer found at the end of the answer" if chosen is None else \
+            f"the {'boxed' if method.startswith('boxed') else 'stated'} answer does not parse"
+        extracted = None if chosen is None else chosen.content
         return Grade(False, extracted, None, method, "no_answer", f"{method}: {why}")
-    return _verdict(correct, extracted, canonical_form(parsed, extracted), method, gold)
+    base_verdict = based_numbers_equal(chosen.content, gold)
+    if base_verdict is not None:
+        correct = base_verdict
+    return _verdict(correct, chosen.content, canonical_form(parsed, chosen.content), method, gold)
 
 
 def integer_grade(answer: str, gold: str) -> Grade | None:
-    """The grade of a last box holding a plain integer against a plain-integer gold (every
-    AIME answer, most of MATH-500's), compared as integers: math-verify reaches the same
+    """The grade of a final answer that is a plain integer against a plain-integer gold
+    (every AIME answer, most of MATH-500's), compared as integers: math-verify reaches the same
     verdict and canonical form through sympy, a hundred times slower. None otherwise."""
     if not _PLAIN_INTEGER.fullmatch(gold.strip()):
         return None
-    boxes = find_boxes(answer)
-    if not boxes or not _PLAIN_INTEGER.fullmatch(boxes[-1].content):
+    chosen = choose_answer(answer, multi_valued=False)
+    if chosen is None or not _PLAIN_INTEGER.fullmatch(chosen.content):
         return None
-    extracted = boxes[-1].content
-    value = int(extracted)
-    return _verdict(value == int(gold), extracted, str(value), "boxed", gold)
+    value = int(chosen.content)
+    return _verdict(value == int(gold), chosen.content, str(value), chosen.method, gold)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The answer to grade: its text and how it was found (``boxed``, ``boxed_multi``,
+    ``stated``, ``fallback``); ``text_answer`` for a bare word ("east")."""
+
+    content: str
+    method: str
+    text_answer: bool = False
+
+
+def choose_answer(answer: str, multi_valued: bool) -> Chosen | None:
+    """The final answer of ``answer`` (see the module docstring), or None."""
+    offset = max(0, len(answer) - TAIL_CHARS)
+    tail = answer[offset:]
+    boxes = find_boxes(answer)
+    statement = answer_statement(tail)
+    if boxes:
+        later = statement is not None and not statement.text_answer \
+            and offset + statement.start >= boxes[-1].end
+        if statement is not None and later:
+            return Chosen(statement.value, "stated")
+        content, method = _boxed_content(answer, boxes, multi_valued)
+        return Chosen(content, method)
+    if statement is not None:
+        return Chosen(statement.value, "stated", statement.text_answer)
+    final = final_sentence(tail)
+    return None if final is None else Chosen(final.value, "fallback", final.text_answer)
+
+
+def based_numbers_equal(answer: str, gold: str) -> bool | None:
+    """Compare numbers written in a base (``4343_6``; math-verify drops the subscript): equal
+    values, an answer without a base read in the gold's. None when neither has a base."""
+    gold_match = _BASED_NUMBER.fullmatch(_strip_text(gold))
+    answer_match = _BASED_NUMBER.fullmatch(_strip_text(answer))
+    if answer_match is None or gold_match is None:
+        return None
+    gold_base, answer_base = gold_match.group("base"), answer_match.group("base")
+    if gold_base is None and answer_base is None:
+        return None
+    gold_value = _in_base(gold_match.group("digits"), gold_base or "10")
+    answer_value = _in_base(answer_match.group("digits"), answer_base or gold_base or "10")
+    return gold_value is not None and gold_value == answer_value
+
+
+def _in_base(digits: str, base: str) -> int | None:
+    try:
+        return int(digits, int(base))
+    except ValueError:
+        return None
+
+
+def _strip_text(latex: str) -> str:
+    return _TEXT_WRAPPER.sub(r"\1", latex.strip().strip("$")).replace(" ", "")
 
 
 def _verdict(correct: bool, extracted: str, canonical: str, method: str, gold: str) -> Grade:
@@ -114,7 +208,7 @@ def normalise_digit_groups(latex: str) -> str:
 
 def parse_gold(gold: str) -> list[Any]:
     """Parse a gold answer the way ``grade_math`` does (wrapped in ``\\boxed{}``)."""
-    return _parse_boxed(gold, _timeout())
+    return _parse_boxed(gold, _timeout(), percent=_is_percent(gold))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -122,7 +216,7 @@ def _parsed_gold(gold: str, timeout: int | None) -> tuple[Any, ...]:
     """Remembered: the K responses to a question, graded in between those to other questions,
     share their gold, and parsing it is the larger part of grading a short answer. A gold that
     does not parse raises, so a failure is never remembered."""
-    parsed = tuple(_parse_boxed(gold, timeout))
+    parsed = tuple(_parse_boxed(gold, timeout, percent=_is_percent(gold)))
     if not parsed:
         raise DataError(f"the gold answer {gold!r} does not parse")
     return parsed
@@ -203,31 +297,31 @@ def _timeout() -> int | None:
     return TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
 
 
-def _parse_boxed(latex: str, timeout: int | None) -> list[Any]:
+def _parse_boxed(latex: str, timeout: int | None, percent: bool) -> list[Any]:
     """Parse one answer wrapped in a box, so that math-verify reads all of it as one value.
 
     Unwrapped, ``[-2,7]`` or ``\\text{(C)}`` may parse to nothing and a pmatrix to one entry.
+    Digit groups and ordinal suffixes are removed first, and, against a gold in percent,
+    the percent sign (see ``_is_percent``).
     """
-    wrapped = "\\boxed{" + normalise_digit_groups(latex) + "}"
-    return list(parse(wrapped, parsing_timeout=timeout))
+    latex = _ORDINAL_SUFFIX.sub("", normalise_digit_groups(latex))
+    if percent:
+        latex = _PERCENT_SIGN.sub("", latex)
+    return list(parse("\\boxed{" + latex + "}", parsing_timeout=timeout))
 
 
-def _prediction(
-    answer: str, gold_parsed: list[Any], timeout: int | None
-) -> tuple[list[Any], str | None, str]:
-    """Parse the prediction: (parsed values, the string that was parsed, method)."""
-    boxes = find_boxes(answer)
-    if boxes:
-        content, method = _boxed_content(answer, boxes, gold_parsed)
-        return _parse_boxed(content, timeout), content, method
-    tail = normalise_digit_groups(answer[-TAIL_CHARS:])
-    parsed = list(parse(tail, extraction_config=_FALLBACK_CONFIG, parsing_timeout=timeout))
-    # parse() returns [value, matched string], [matched string] if that did not parse, or [].
-    matched = [item for item in parsed if isinstance(item, str)]
-    return parsed, (matched[-1] if matched else None), "fallback"
+def _is_percent(gold: str) -> bool:
+    """A gold in percent (``25\\%``) is answered by the number of percent, ``25`` or
+    ``25\\%``; ``0.25`` reads as 0.25 % and is wrong (the README's grading section)."""
+    return _PERCENT_SIGN.search(gold) is not None
 
 
-def _boxed_content(answer: str, boxes: list[Box], gold_parsed: list[Any]) -> tuple[str, str]:
+def _parse_prediction(chosen: Chosen, gold: str, timeout: int | None) -> list[Any]:
+    content = f"\\text{{{chosen.content}}}" if chosen.text_answer else chosen.content
+    return _parse_boxed(content, timeout, percent=_is_percent(gold))
+
+
+def _boxed_content(answer: str, boxes: list[Box], multi_valued: bool) -> tuple[str, str]:
     """The box content to grade and its method: the last box, or the last run of boxes."""
     run = [boxes[-1]]
     for box in reversed(boxes[:-1]):
@@ -235,7 +329,7 @@ def _boxed_content(answer: str, boxes: list[Box], gold_parsed: list[Any]) -> tup
         if not (joined and _BOX_JOINER.fullmatch(answer, box.end, run[-1].start)):
             break
         run.append(box)
-    if len(run) > 1 and _is_multi_valued(gold_parsed):
+    if len(run) > 1 and multi_valued:
         return ", ".join(box.content for box in reversed(run)), "boxed_multi"
     return boxes[-1].content, "boxed"
 
