@@ -35,7 +35,7 @@ EXTRACTIONS = [
     ("Answer: A", "A", "answer_line"),
     # lowercase only inside parentheses ("a" alone is the article)
     ("Answer: (c)", "C", "answer_line"),
-    ("Answer: c", None, None),
+    ("Answer: c", "C", "answer_line"),  # alone at the end of the line: the letter
     ("Answer: a larger field", None, None),
     # the last answer line wins, not the first
     ("Answer: B\nOn reflection...\nAnswer: C", "C", "answer_line"),
@@ -74,14 +74,73 @@ EXTRACTIONS = [
     ("Reasoning...\nC.", "C", "final_line"),
     ("Reasoning...\n$D$\n\n", "D", "final_line"),
     ("Reasoning...\nE", None, None),
-    ("Reasoning...\nC is right", None, None),
-    # rule order: an answer line beats a later box
-    ("Answer: A\n\\boxed{B}", "A", "answer_line"),
-    ("\\boxed{B}\nthe answer is C", "B", "boxed"),
+    ("Reasoning...\nC is tiny", None, None),
+    # issue 14, item 12: the last answer statement wins, whichever rule found it
+    ("Answer: B\nWait, actually the answer is C.", "C", "answer_is"),
+    ("Answer: A\n\\boxed{B}", "B", "boxed"),
+    ("\\boxed{B}\nthe answer is C", "C", "answer_is"),
+    ("The answer is C.\nAnswer: B", "B", "answer_line"),
+    ("Answer: B\nC", "B", "answer_line"),  # a final line is read only with no statement
+    # issue 14, item 13 (decided: all five are answers; see the README's grading section)
+    ("answer: b", "B", "answer_line"),
+    ("答案：B", "B", "answer_line"),
+    ("Answer - B", "B", "answer_line"),
+    ("(B) is correct", "B", "is_correct"),
+    ("So option C is the correct answer.", "C", "is_correct"),
+    ("I choose B", "B", "i_choose"),
+    ("I'll go with (D).", "D", "i_choose"),
+    ("(B) is incorrect", None, None),
+    ("answer: b is smaller than c", None, None),
+    ("Answer: A larger field", None, None),
+    ("Answer: I think it is", None, None),
+    ("Answer: I think it is\nthe answer is D", "D", "answer_is"),
     # nothing
     ("", None, None),
     ("I believe A and B are both plausible.", None, None),
 ]
+
+
+# issue 14, item 11: a statement naming several letters is a hedge, not an answer
+HEDGES = [
+    "Answer: B and C",
+    "Answer: A, B",
+    "The answer is (A) or (B)",
+    "Answer: B/C",
+    "**Answer:** $B$ or $C$",
+    "\\boxed{A} and \\boxed{B}... no: I choose C or D",
+]
+
+
+@pytest.mark.parametrize("text", HEDGES)
+def test_hedged_answers_get_no_credit_and_say_so(text: str) -> None:
+    assert extract_choice(text) == (None, None)
+    for gold in "ABCD":
+        grade = grade_choice(text, gold)
+        assert (grade.correct, grade.failure, grade.extracted) == (False, "no_answer", None)
+        assert "hedged" in grade.explanation
+
+
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [("Answer: A, because B fails", "A"), ("Answer: B. A and C fail", "B"),
+     ("Answer: B and c", "B"), ("Answer: A, Because", "A")],
+)
+def test_a_letter_followed_by_other_words_is_not_a_hedge(text: str, letter: str) -> None:
+    assert extract_choice(text)[0] == letter
+
+
+@pytest.mark.parametrize(
+    ("text", "letter", "method"),
+    [("Answer: J", "J", "answer_line"), ("\\boxed{H}", "H", "boxed"),
+     ("the answer is (G).", "G", "answer_is"), ("Reasoning...\n(F)", "F", "final_line"),
+     ("Answer: I", "I", "answer_line"), ("Answer: (i)", "I", "answer_line"),
+     ("Answer: I think so.\nAnswer: E", "E", "answer_line"), ("Answer: I think so.", None, None),
+     ("Answer: E and J", None, None), ("Answer: \\Delta E", None, None),
+     ("Answer: K", None, None)],
+)
+def test_ten_options_follow_the_same_rules(text: str, letter: str | None,
+                                            method: str | None) -> None:
+    assert extract_choice(text, letters=TEN_LETTERS) == (letter, method)
 
 
 @pytest.mark.parametrize(("text", "letter", "method"), EXTRACTIONS)
