@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from r1eval.backends.local import LocalModelOptions
 from r1eval.errors import UsageError
+from r1eval.response import DEFAULT_DELIMITERS, TraceFormat, trace_formats
 from r1eval.types import SamplingParams
 
 ENV_PREFIX = "R1EVAL_"
@@ -44,6 +45,8 @@ class RunConfig(BaseModel):
     max_response_mib: int = Field(default=32, ge=1, le=4096)
     grader_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
     grade_timeout: float = Field(default=30.0, gt=0, le=3600)
+    # The reasoning trace formats recognised (r1eval.response.TRACE_FORMATS, or "OPEN CLOSE")
+    reasoning_delimiters: list[str] = Field(default=list(DEFAULT_DELIMITERS), min_length=1)
     price_in: float | None = Field(default=None, ge=0, le=10_000)
     price_out: float | None = Field(default=None, ge=0, le=10_000)
     prices: Path | None = None
@@ -67,12 +70,22 @@ class RunConfig(BaseModel):
             max_model_len=self.max_model_len, trust_remote_code=self.trust_remote_code,
         )
 
-    @field_validator("tasks", mode="before")
+    @field_validator("tasks", "reasoning_delimiters", mode="before")
     @classmethod
     def _split_tasks(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+    @field_validator("reasoning_delimiters")
+    @classmethod
+    def _known_delimiters(cls, value: list[str]) -> list[str]:
+        trace_formats(value)  # a ValueError names the bad one
+        return value
+
+    def trace_formats(self) -> tuple[TraceFormat, ...]:
+        """The reasoning delimiters of this run (``r1eval.response``)."""
+        return trace_formats(self.reasoning_delimiters)
 
     def sampling(self) -> SamplingParams:
         """The sampling parameters sent: the protocol's, each overridden by an explicit value."""

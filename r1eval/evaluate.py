@@ -248,6 +248,7 @@ async def _run(
             concurrency=config.concurrency,
             budget=_budget(prepared),
             order=order,
+            formats=config.trace_formats(),
         )
         await runner.run(prepared.items)
 

@@ -31,7 +31,13 @@ from r1eval.progress import Progress, TaskCounts
 from r1eval.provenance import git_revision
 from r1eval.records import completion_from_record, grade_record
 from r1eval.registry import resolve
-from r1eval.response import Grader, grade_completion
+from r1eval.response import (
+    DEFAULT_DELIMITERS,
+    Grader,
+    TraceFormat,
+    grade_completion,
+    trace_formats,
+)
 from r1eval.runs import verdict
 from r1eval.scoring import add_costs, score_task, tally
 from r1eval.store import SCORES, LogState, RunFolder, is_run_folder, read_completions
@@ -109,7 +115,8 @@ def regrade_run(
             state = dataclasses.replace(state, grades=dict(state.grades))
         tasks = _tasks(state, manifest, task_dir)
         records = read_completions(path, set(state.completions))
-        grades = _grade_all(records, {n: t.grader for n, t in tasks.items()}, workers, timeout_s)
+        grades = _grade_all(records, {n: t.grader for n, t in tasks.items()}, workers, timeout_s,
+                            _run_trace_formats(manifest))
         regraded = [_regraded(state, records[key], grade) for key, grade in grades.items()]
         old_scores = _old_scores(path)
         for item, new in zip(items_from_log(state, list(grades)), regraded, strict=True):
@@ -140,9 +147,19 @@ def _grader_name(grader: Grader) -> str:
     return f"{grader.__module__}.{grader.__qualname__}"
 
 
+def _run_trace_formats(manifest: Mapping[str, Any]) -> tuple[TraceFormat, ...]:
+    """The reasoning delimiters the run was made with (a run older than the setting: the
+    default ones)."""
+    names = (manifest.get("config") or {}).get("reasoning_delimiters") or DEFAULT_DELIMITERS
+    try:
+        return trace_formats(names)
+    except ValueError as error:
+        raise RunFolderError(f"run.json: {error}") from None
+
+
 def _grade_all(
     records: Mapping[str, dict[str, Any]], graders: Mapping[str, Grader],
-    workers: int | None, timeout_s: float,
+    workers: int | None, timeout_s: float, formats: tuple[TraceFormat, ...],
 ) -> dict[str, Grade]:
     """Grade every record as the runner does, in worker processes, keys in log order."""
     print(f"regrading {len(records)} responses", file=sys.stderr)
@@ -155,7 +172,7 @@ def _grade_all(
             ThreadPoolExecutor(max_workers=max(1, pool.workers)) as executor:
         futures: dict[Future[Grade], str] = {
             executor.submit(grade_completion, completion_from_record(record), record["gold"],
-                            functools.partial(pool.grade, graders[record["task"]])): key
+                            functools.partial(pool.grade, graders[record["task"]]), formats): key
             for key, record in records.items()
         }
         grades = {}

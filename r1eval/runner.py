@@ -27,7 +27,7 @@ from r1eval.grading.pool import GraderPool
 from r1eval.plan import WorkItem, group_requests
 from r1eval.progress import Progress, task_counts
 from r1eval.records import completion_from_record, completion_record, error_record, grade_record
-from r1eval.response import final_answer
+from r1eval.response import DEFAULT_FORMATS, TraceFormat, final_answer
 from r1eval.store import RunFolder, read_completions
 from r1eval.types import Completion, Grade, Request, SamplingParams, Usage
 
@@ -50,6 +50,7 @@ class Runner:
     budget: Budget | None = None
     order: Order | None = None
     max_ungraded: int = 1000
+    formats: tuple[TraceFormat, ...] = DEFAULT_FORMATS
     _unsent: int = field(default=0, init=False)
     _to_grade: asyncio.Queue[tuple[WorkItem, str] | None] = field(init=False)
     _failures_in_a_row: int = field(default=0, init=False)
@@ -153,7 +154,7 @@ class Runner:
         """Grade at once what needs no worker (no final answer; a letter or a plain integer:
         ``grading.inline``), so it never waits behind answers that do; queue the rest for the
         workers, waiting while ``max_ungraded`` are queued."""
-        answer = final_answer(completion)
+        answer = final_answer(completion, self.formats)
         if isinstance(answer, Grade):
             self._log_grade(item, answer)
         elif (grade := inline_grade(self.graders[item.task], answer, item.prompt.gold)) is not None:

@@ -9,7 +9,15 @@ import pytest
 
 from r1eval.grading.choice_answers import grade_choice
 from r1eval.grading.math_answers import grade_math
-from r1eval.response import FinalAnswer, Grader, grade_completion, split_response
+from r1eval.config import build_config
+from r1eval.errors import UsageError
+from r1eval.response import (
+    FinalAnswer,
+    Grader,
+    grade_completion,
+    split_response,
+    trace_formats,
+)
 from r1eval.types import Completion, Grade
 
 
@@ -48,6 +56,59 @@ def test_split_response(
     final = split_response(given)
     assert (final.reasoning, final.answer, final.truncated) == (reasoning, answer, truncated)
     assert final.note
+
+
+SKY = "<|begin_of_thought|>\nmaybe \\boxed{4}\n<|end_of_thought|>\n\n<|begin_of_solution|>\n"
+# (id, completion, expected reasoning, expected answer, expected truncated): issue 14, item 14
+OTHER_FORMATS = [
+    ("thought-solution", completion(SKY + "So \\boxed{5}.\n<|end_of_solution|>"),
+     "maybe \\boxed{4}", "So \\boxed{5}.", False),
+    ("thought-no-solution-markers", completion("<|begin_of_thought|>a<|end_of_thought|> 5"),
+     "a", "5", False),
+    ("thought-unterminated", completion("<|begin_of_thought|>\nmaybe \\boxed{4}", None),
+     "maybe \\boxed{4}", None, False),
+    ("thought-cut", completion("<|begin_of_thought|>\nmaybe \\boxed{4}", "length"),
+     "maybe \\boxed{4}", None, True),
+    ("solution-cut", completion(SKY + "So \\boxed{5", "length"), "maybe \\boxed{4}",
+     "So \\boxed{5", True),
+    ("thought-then-think", completion("<think>a</think><|begin_of_thought|>b"), "a",
+     "<|begin_of_thought|>b", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("given", "reasoning", "answer", "truncated"),
+    [case[1:] for case in OTHER_FORMATS],
+    ids=[case[0] for case in OTHER_FORMATS],
+)
+def test_other_trace_formats_follow_the_same_rules(
+    given: Completion, reasoning: str | None, answer: str | None, truncated: bool
+) -> None:
+    final = split_response(given)
+    assert (final.reasoning, final.answer, final.truncated) == (reasoning, answer, truncated)
+
+
+def test_a_sky_t1_response_is_graded_on_its_solution_only() -> None:
+    given = completion(SKY + "So \\boxed{5}.\n<|end_of_solution|>")
+    assert grade_completion(given, "5", grade_math).correct
+    assert not grade_completion(given, "4", grade_math).correct
+    unterminated = completion("<|begin_of_thought|>\nso \\boxed{4}", None)
+    assert grade_completion(unterminated, "4", grade_math).failure == "no_answer"
+
+
+def test_trace_formats_are_a_run_setting() -> None:
+    only_think = trace_formats(["think"])
+    given = completion("<|begin_of_thought|>a<|end_of_thought|> 5")
+    assert split_response(given, only_think).answer == given.text
+    custom = trace_formats(["<reasoning> </reasoning>"])
+    assert split_response(completion("<reasoning>x</reasoning> 7"), custom).answer == "7"
+    config = build_config({"model": "m", "tasks": "aime24",
+                           "reasoning_delimiters": "think,thinking"}, None, {})
+    assert config.model_dump(mode="json")["reasoning_delimiters"] == ["think", "thinking"]
+    given = completion("<thinking>x</thinking> 7")
+    assert split_response(given, config.trace_formats()).answer == "7"
+    with pytest.raises(UsageError, match="reasoning_delimiters.*'nope'"):
+        build_config({"model": "m", "tasks": "aime24", "reasoning_delimiters": "nope"}, None, {})
 
 
 def test_unterminated_reasoning_is_explained() -> None:

@@ -42,6 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="grading processes (default: one per core)")
     parser.add_argument("--grade-timeout", dest="grade_timeout", type=float,
                         help="seconds allowed to grade one response (default 30)")
+    parser.add_argument("--reasoning-delimiters", dest="reasoning_delimiters", metavar="NAMES",
+                        help="reasoning trace formats to split off (default think,thought)")
     generated = parser.add_argument_group(
         "how the responses were generated (recorded, so that compare can check the protocol)")
     generated.add_argument("--protocol", choices=["r1", "none"])
@@ -57,7 +59,8 @@ def main(args: argparse.Namespace) -> int:
     flags = {
         "model": endpoint["model"], "base_url": endpoint["base_url"], "tasks": [args.task],
         **{name: getattr(args, name) for name in (
-            "run_dir", "data_dir", "task_dir", "grader_workers", "grade_timeout", "protocol",
+            "run_dir", "data_dir", "task_dir", "grader_workers", "grade_timeout",
+            "reasoning_delimiters", "protocol",
             "temperature", "top_p", "max_tokens")},
     }
     config = build_config(flags, None, os.environ)

@@ -48,6 +48,8 @@ def configure(run: argparse.ArgumentParser) -> None:
                      help="grading processes (default: one per core)")
     run.add_argument("--grade-timeout", dest="grade_timeout", type=float,
                      help="seconds allowed to grade one response (default 30)")
+    run.add_argument("--reasoning-delimiters", dest="reasoning_delimiters", metavar="NAMES",
+                     help="reasoning trace formats to split off (default think,thought)")
     local = run.add_argument_group("in-process models (--model hf:PATH or vllm:PATH)")
     local.add_argument("--dtype", help="weights dtype (default auto); part of the run's identity")
     local.add_argument("--device", help="hf: cuda, cpu, cuda:1... (default: the GPU if any)")
