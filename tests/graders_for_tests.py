@@ -30,3 +30,20 @@ def exit_abruptly(answer: str, gold: str) -> Grade:
 def exact_after_a_second(answer: str, gold: str) -> Grade:
     time.sleep(1.0)
     return exact(answer, gold)
+
+
+def hang_the_first_time(answer: str, gold: str) -> Grade:
+    """Hangs (until killed) unless the file ``answer`` exists, which it creates: a grade that
+    is slow once, as under a passing load."""
+    if not os.path.exists(answer):
+        with open(answer, "w", encoding="utf-8"):
+            pass
+        time.sleep(3600)
+    return exact(gold, gold)
+
+
+def spin(seconds: float) -> None:
+    """Keep one core busy for ``seconds`` (a CPU hog for the load tests)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass

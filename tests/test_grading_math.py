@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from r1eval.errors import DataError
+from r1eval.grading import math_answers
 from r1eval.grading.math_answers import (
     canonical_form,
     find_boxes,
@@ -240,6 +243,44 @@ def test_normalise_digit_groups(latex: str, normalised: str) -> None:
 def test_a_gold_that_does_not_parse_is_a_data_error() -> None:
     with pytest.raises(DataError):
         grade_math("\\boxed{1}", "")
+
+
+def _timing_out_parse(times: int, calls: list[Any]) -> Any:
+    """math-verify's parse, timing out (its warning, no value) on its first ``times`` calls."""
+    real = math_answers.parse
+
+    def parse(text: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("parsing_timeout"))
+        if len(calls) <= times:
+            logging.getLogger("math_verify").warning("Timeout during parsing: %s", text)
+            return []
+        return real(text, *args, **kwargs)
+
+    return parse
+
+
+def test_a_gold_that_times_out_is_a_timeout_not_an_unparsable_gold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 14, item 10: under load a gold answer timed out and was reported as unparsable."""
+    calls: list[Any] = []
+    monkeypatch.setattr(math_answers, "parse", _timing_out_parse(2, calls))
+    grade = grade_math("\\boxed{\\left( 3, \\frac{\\pi}{3} \\right)}",
+                       "\\left( 3, \\frac{\\pi}{3} \\right)")
+    assert (grade.correct, grade.failure) == (False, "grader_timeout")
+    assert "gold" in grade.explanation and "does not parse" not in grade.explanation
+    assert calls == [math_answers.TIMEOUT_S, math_answers.TIMEOUT_S * math_answers.RETRY_FACTOR]
+
+
+def test_a_timed_out_grade_is_tried_again_with_a_longer_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(math_answers, "parse", _timing_out_parse(1, calls))
+    grade = grade_math("\\boxed{\\frac{2}{7}}", "\\frac{4}{14}")
+    assert (grade.correct, grade.failure, grade.method) == (True, None, "boxed")
+    longer = math_answers.TIMEOUT_S * math_answers.RETRY_FACTOR
+    assert calls[0] == math_answers.TIMEOUT_S and set(calls[1:]) == {longer}
 
 
 def test_grade_math_outside_the_main_thread() -> None:

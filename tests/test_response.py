@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from r1eval.grading.choice_answers import grade_choice
-from r1eval.grading.math_answers import grade_math
 from r1eval.config import build_config
 from r1eval.errors import UsageError
+from r1eval.grading.choice_answers import grade_choice
+from r1eval.grading.math_answers import grade_math
 from r1eval.response import (
     FinalAnswer,
     Grader,
@@ -107,7 +107,7 @@ def test_trace_formats_are_a_run_setting() -> None:
     assert config.model_dump(mode="json")["reasoning_delimiters"] == ["think", "thinking"]
     given = completion("<thinking>x</thinking> 7")
     assert split_response(given, config.trace_formats()).answer == "7"
-    with pytest.raises(UsageError, match="reasoning_delimiters.*'nope'"):
+    with pytest.raises(UsageError, match=r"reasoning_delimiters.*'nope'"):
         build_config({"model": "m", "tasks": "aime24", "reasoning_delimiters": "nope"}, None, {})
 
 

@@ -3,7 +3,9 @@
 math-verify bounds its own work with ``signal.alarm``, which works only in a process's main
 thread, and a single huge integer operation can hold the GIL for minutes. So each answer is
 graded in the main thread of a worker process; a worker that does not answer within
-``timeout_s`` is killed (SIGKILL) and replaced, and the answer fails as ``grader_timeout``. Answers
+``timeout_s`` is killed (SIGKILL) and replaced, and the answer is graded once more with
+``RETRY_FACTOR`` times the limit before it fails as ``grader_timeout``: on a loaded machine
+(more grading workers than cores), a slow grade must not become a different verdict. Answers
 that cannot hang and cost less to grade than to send to a worker (letters, plain integers:
 ``r1eval.grading.inline``) are graded in the calling process.
 
@@ -41,12 +43,20 @@ from r1eval.types import FailureReason, Grade
 Grader = Callable[[str, str], Grade]
 
 STARTUP_TIMEOUT_S = 120.0
+RETRY_FACTOR = 2
 _READY = "ready"
+# Through math-verify's LaTeX parser and sympy (not the plain-integer shortcut): a tuple, a
+# fraction, pi, \left...\right, a set. Cold, the first such answer takes several times longer.
+WARM_UP = (("\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", "\\left( 3, \\frac{\\pi}{2} \\right)"),
+           ("The answer is $\\dfrac{\\sqrt{3}}{2}$.", "\\frac{\\sqrt3}{2}"),
+           ("\\boxed{1} and \\boxed{-2}", "1,-2"))
 
 
 def preload_math_verify() -> None:
-    """Default worker initializer: import math-verify and parse once, so no job pays for it."""
-    grade_math("\\boxed{1}", "1")
+    """Default worker initializer: import math-verify and grade through its LaTeX parser and
+    sympy once, so no job pays for warming them up (under load, a cold parser can time out)."""
+    for answer, gold in WARM_UP:
+        grade_math(answer, gold)
 
 
 def call_grader(grader: Grader, answer: str, gold: str) -> Grade:
@@ -109,9 +119,15 @@ class GraderPool:
         if self.workers == 0:
             return call_grader(grader, answer, gold)
         self.start()
+        grade = self._grade_once(grader, answer, gold, self.timeout_s)
+        if grade.failure == "grader_timeout" and grade.method == _KILLED:
+            grade = self._grade_once(grader, answer, gold, self.timeout_s * RETRY_FACTOR)
+        return _retried(grade, self.timeout_s)
+
+    def _grade_once(self, grader: Grader, answer: str, gold: str, timeout_s: float) -> Grade:
         worker = self._idle.get()
         try:
-            grade = worker.run(grader, answer, gold, self.timeout_s)
+            grade = worker.run(grader, answer, gold, timeout_s)
         except _WorkerLost as lost:
             worker = self._replace(worker)
             grade = lost.grade
@@ -129,10 +145,19 @@ class GraderPool:
         if self.workers == 0:
             return await asyncio.to_thread(call_grader, grader, answer, gold)
         self.start()
+        grade = await self._grade_once_async(grader, answer, gold, self.timeout_s)
+        if grade.failure == "grader_timeout" and grade.method == _KILLED:
+            grade = await self._grade_once_async(grader, answer, gold,
+                                                 self.timeout_s * RETRY_FACTOR)
+        return _retried(grade, self.timeout_s)
+
+    async def _grade_once_async(
+        self, grader: Grader, answer: str, gold: str, timeout_s: float
+    ) -> Grade:
         async with self._idle_workers():
             worker = self._idle.get_nowait()
             try:
-                grade = await worker.run_async(grader, answer, gold, self.timeout_s)
+                grade = await worker.run_async(grader, answer, gold, timeout_s)
             except _WorkerLost as lost:
                 worker = self._replace(worker)
                 grade = lost.grade
@@ -266,9 +291,8 @@ class _Worker:
 
     @staticmethod
     def _timed_out(timeout_s: float, doing: str) -> _WorkerLost:
-        return _WorkerLost(
-            _failed("grader_timeout", f"grader worker took more than {timeout_s:g} s {doing}")
-        )
+        why = f"grader worker took more than {timeout_s:g} s {doing}"
+        return _WorkerLost(Grade(False, None, None, _KILLED, "grader_timeout", why))
 
     def _died(self) -> _WorkerLost:
         self._process.join(timeout=5)
@@ -301,6 +325,17 @@ def _worker_main(conn: Connection, initializer: Callable[[], None] | None) -> No
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # nothing to clean up: skip tearing down sympy's modules (0.2 s a worker)
+
+
+_KILLED = "killed"  # the method of a grade whose worker was killed at the time limit
+
+
+def _retried(grade: Grade, first_limit: float) -> Grade:
+    """A worker killed at the limit twice: say so (method None, as for any grader failure)."""
+    if grade.method != _KILLED:
+        return grade
+    why = f"tried with {first_limit:g} s, then again: {grade.explanation}"
+    return Grade(False, None, None, None, "grader_timeout", why)
 
 
 def _failed(failure: FailureReason, explanation: str) -> Grade:
