@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +16,11 @@ import pytest
 import r1eval
 from r1eval.cli import main
 from r1eval.data import read_jsonl
+from r1eval.lm_eval_export import task_name
 from r1eval.prompts import MATH_PROMPT
 from r1eval.store import LOG, read_log
 
+from local_models import require, write_small_data
 from openai_server import OpenAIServer, last_user_text
 
 TESTS = Path(__file__).resolve().parent
@@ -165,7 +170,7 @@ def test_grading_again_resumes_and_sends_nothing_twice(tmp_path: Path) -> None:
     (['{"id": "q1"}'], [":1: response: Field required"]),
     (['{"id": "q1", "problem": "What?", "response": "x"}'], [":1:", "exactly one of id"]),
     (['{"response": "x"}'], [":1:", "exactly one of id"]),
-    (['{"id": "q1", "response": "x", "reponse": "y"}'], [":1: reponse: Extra inputs"]),
+    (['{"id": true, "response": "x"}'], [":1: id:"]),
     (['{"id": "q9", "response": "x"}'], [":1: no question 'q9' in tiny_math"]),
     (['{"problem": "What is 2+3?", "response": "x"}'], [":1: no tiny_math question"]),
     (['{"id": "q1", "response": "x", "repeat": 0}', '{"id": "q1", "response": "y", "repeat": 0}'],
@@ -262,3 +267,110 @@ def test_mmlu_pro_replay_with_a_ten_option_order(
     assert main(["grade", "--task", "mmlu_pro", "--completions", str(short), "--data-dir",
                  str(data_dir), "--run-dir", str(tmp_path / "short")]) == 2
     assert "option_order has 4 entries, but the question has 9 options" in capsys.readouterr().err
+
+
+def test_integer_ids_and_unknown_fields_are_accepted(tmp_path: Path) -> None:
+    """Issue 14, item 15: the AIME data file itself has integer ids; any other field of a
+    line is kept as the response's metadata."""
+    data = tmp_path / "data"
+    (data / "aime24").mkdir(parents=True)
+    rows = [{"id": 60, "problem": "How many?", "answer": "204"},
+            {"id": 61, "problem": "How much?", "answer": "025"}]
+    (data / "aime24" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    completions = tmp_path / "theirs.jsonl"
+    lines = [{"id": 60, "response": "\\boxed{204}", "model": "m", "score": 1, "tags": ["a"]},
+             {"id": 61, "response": "\\boxed{26}"}]
+    completions.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    args = ["grade", "--task", "aime24", "--completions", str(completions), "--data-dir",
+            str(data), "--run-dir", str(tmp_path / "run"), "--grader-workers", "0"]
+    assert main(args) == 0
+    log = list(read_log(tmp_path / "run" / LOG))
+    fields = {r["sample_id"]: r["prompt_metadata"].get("fields")
+              for r in log if r["type"] == "completion"}
+    assert fields == {"60": {"model": "m", "score": 1, "tags": ["a"]}, "61": None}
+    verdicts = {r["sample_id"]: r["correct"] for r in log if r["type"] == "grade"}
+    assert verdicts == {"60": True, "61": False}
+
+
+LM_EVAL_TASK = """task: plain_aime
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: generate_until
+doc_to_text: "{{{{problem}}}}"
+doc_to_target: "{{{{answer}}}}"
+generation_kwargs:
+  until: []
+  max_gen_toks: 64
+metric_list:
+  - metric: exact_match
+"""
+
+
+def _lm_eval_log_samples(server: OpenAIServer, tasks: Path, task: str, out: Path) -> Path:
+    """Run lm-eval's own command line with ``--log_samples``: the file it writes."""
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    model_args = (f"model={server.model},base_url={server.base_url}/chat/completions,"
+                  "num_concurrent=1,max_retries=1")
+    subprocess.run([sys.executable, "-m", "lm_eval", "--model", "local-chat-completions",
+                    "--model_args", model_args, "--tasks", task, "--include_path", str(tasks),
+                    "--apply_chat_template", "--log_samples", "--output_path", str(out)],
+                   env=env, check=True, capture_output=True, timeout=600)
+    (written,) = out.rglob(f"samples_{task}_*.jsonl")
+    return written
+
+
+@pytest.mark.lm_eval
+@pytest.mark.parametrize("exported", [True, False], ids=["r1eval-export", "plain-lm-eval-task"])
+def test_grade_reads_lm_evals_log_samples(tmp_path: Path, exported: bool) -> None:
+    """A --log_samples file written by lm-eval itself is graded like r1eval's own run of the
+    same responses: same verdict for every response; lm-eval's fields are kept."""
+    require("lm_eval")
+    data = tmp_path / "data"
+    write_small_data(data)
+    tasks = tmp_path / "tasks"
+    if exported:
+        assert main(["export-lm-eval", str(tasks), "--tasks", "aime24", "--data-dir", str(data),
+                     "--samples", "2"]) == 0
+        task = task_name("aime24")
+    else:
+        tasks.mkdir()
+        (tasks / "plain_aime.yaml").write_text(
+            LM_EVAL_TASK.format(data=json.dumps(str(data / "aime24" / "test.jsonl"))))
+        task = "plain_aime"
+    with OpenAIServer(responder=_answer_by_problem(data)) as server:
+        samples = _lm_eval_log_samples(server, tasks, task, tmp_path / "lm-eval")
+        live = tmp_path / "live"
+        assert main(["run", "--model", server.model, "--base-url", server.base_url, "--tasks",
+                     "aime24", "--data-dir", str(data), "--run-dir", str(live),
+                     "--samples", "2" if exported else "1", "--grader-workers", "0"]) == 0
+    graded = tmp_path / "graded"
+    assert main(["grade", "--task", "aime24", "--completions", str(samples), "--data-dir",
+                 str(data), "--run-dir", str(graded), "--grader-workers", "0"]) == 0
+    assert _verdicts(graded) == _verdicts(live) and len(_verdicts(live)) == 8 * (1 + exported)
+    assert 0 < sum(_verdicts(live).values()) < len(_verdicts(live))
+    kept = [r["prompt_metadata"]["fields"]["lm_eval"] for r in read_log(graded / LOG)
+            if r["type"] == "completion"]
+    assert {k["doc_id"] for k in kept} == set(range(len(kept)))
+    if exported:  # lm-eval's own verdict (r1eval's grader exported) agrees, and is kept
+        assert all(k["pass@1"] in (0.0, 1.0) for k in kept)
+
+
+def _answer_by_problem(data: Path) -> Any:
+    """The gold of every other question, boxed; whatever the prompt wraps the problem in."""
+    rows = read_jsonl(data / "aime24" / "test.jsonl")
+
+    def respond(body: dict[str, Any], index: int) -> dict[str, Any]:
+        prompt = last_user_text(body)
+        number, row = next((n, r) for n, r in enumerate(rows) if r["problem"] in prompt)
+        said = row["answer"] if number % 2 == 0 else f"{row['answer']}1"
+        return {"content": f"<think>hmm</think> The answer is \\boxed{{{said}}}."}
+
+    return respond
+
+
+def _verdicts(run_dir: Path) -> dict[tuple[str, int], bool]:
+    return {(r["sample_id"], r["repeat"]): r["correct"] for r in read_log(run_dir / LOG)
+            if r["type"] == "grade"}

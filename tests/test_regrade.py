@@ -206,3 +206,77 @@ def test_a_stopped_run_stays_incomplete_after_a_regrade(tmp_path: Path, data_dir
     assert after["pass@1"] == 0.0 and before["pass@1"] == 1.0
     assert (after["n_questions_planned"], after["n_not_attempted"]) == (5, 2)
     assert not after["complete"]
+
+
+# Issue 14: responses, and the grade r1eval gave each before the changes (measured on the
+# code of main before them: correct, extracted, failure). A run made then is re-graded now.
+BEFORE_ISSUE_14 = [
+    ("q1", "I need the answer as a residue from 0 to 8.\n\n14 - 9 = 5.\n\nTherefore, n is 5.",
+     (False, "0", "wrong"), "right"),
+    ("q1", "</think> \\boxed{5}", (True, "5", None), None),
+    ("q3", "so the sum is $= \\boxed{11}$. Total 12.\nFinal Answer: The final answer is $12$.",
+     (False, "11", "wrong"), "right"),
+    ("q3", "</think> \\boxed{12^{\\mathrm{th}}}", (False, "12^{\\mathrm{th}}", "wrong"), "right"),
+    ("q3", "<|begin_of_thought|>\nso \\boxed{12}", (True, "12", None), "no_answer"),
+    ("q2", "</think> \\boxed{0.5}", (True, "0.5", None), None),
+    ("q4", "</think> \\boxed{\\sqrt{18}}", (True, "\\sqrt{18}", None), None),
+    ("q4", "</think> The answer is 3\\sqrt{2}", (False, "3", "wrong"), "right"),
+    ("q1", "Let me see: 2 + 3 = 5, and then the next step is to", (True, "5", None),
+     "no_answer"),
+]
+
+OLD_GRADER_TASK = '''
+import dataclasses
+import importlib.util
+import pathlib
+
+from r1eval.types import Grade
+
+_spec = importlib.util.spec_from_file_location("tiny_base", pathlib.Path({base!r}))
+_base = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_base)
+_BEFORE = {before!r}
+
+
+def as_before(answer, gold):
+    correct, extracted, failure = _BEFORE[answer.strip()]
+    return Grade(correct, extracted, extracted, "boxed", failure, "as graded before")
+
+
+TASK = dataclasses.replace(_base.TASK, grader=as_before)
+'''
+
+
+def test_regrade_lists_exactly_the_verdicts_issue_14_flips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = {response.partition("</think>")[2].strip() or response.strip(): grade
+              for _, response, grade, _ in BEFORE_ISSUE_14}
+    old_tasks = tmp_path / "old"
+    old_tasks.mkdir()
+    (old_tasks / "tiny_math.py").write_text(
+        OLD_GRADER_TASK.format(base=str(TASK_DIR / "tiny_math.py"), before=before))
+    completions = tmp_path / "responses.jsonl"
+    completions.write_text("".join(json.dumps({"id": q, "response": r}) + "\n"
+                                   for q, r, _, _ in BEFORE_ISSUE_14))
+    run = tmp_path / "run"
+    assert main(["grade", "--task", "tiny_math", "--completions", str(completions),
+                 "--task-dir", str(old_tasks), "--data-dir", str(DATA_DIR), "--run-dir",
+                 str(run), "--grader-workers", "0", "--reasoning-delimiters", "think"]) == 0
+    manifest = json.loads((run / "run.json").read_text())
+    del manifest["config"]["reasoning_delimiters"]  # as in a run.json written before them
+    (run / "run.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert regrade(run, "--task-dir", str(TASK_DIR), "--audit", "--show", "100") == 0
+    out = capsys.readouterr().out
+    repeats: dict[str, int] = {}
+    expected = set()
+    for question, _, (correct, _, failure), after in BEFORE_ISSUE_14:
+        repeat = repeats[question] = repeats.get(question, -1) + 1
+        if after is not None:
+            was = "right" if correct else failure
+            expected.add((question, str(repeat), was, after))
+    table = out.split("verdicts changed (")[1].split("\n\n")[0].splitlines()[3:]
+    listed = {tuple(cell.strip() for cell in row.strip("|").split("|")[1:5]) for row in table}
+    assert listed == expected
+    assert f"| tiny_math | {len(BEFORE_ISSUE_14)}         | {len(expected)} " in out

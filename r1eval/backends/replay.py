@@ -4,15 +4,21 @@ A JSONL file of externally generated responses, one JSON object a line::
 
     {"id": "60", "response": "... \\boxed{204}", "reasoning": "...", "finish_reason": "stop"}
 
-- ``id`` (the task's question id) or ``problem`` (the question text, matched exactly after
-  trimming surrounding whitespace); multiple-choice tasks need ``id``: their prompt, and so the
-  meaning of a letter, depends on the options' order, not only on the question;
+- ``id`` (the task's question id, a string or an integer) or ``problem`` (the question text,
+  matched exactly after trimming surrounding whitespace); multiple-choice tasks need ``id``:
+  their prompt, and so the meaning of a letter, depends on the options' order, not only on the
+  question;
 - ``response`` (the text), optional ``reasoning`` (a separate reasoning trace, as DeepSeek's
   ``reasoning_content``), ``finish_reason`` ("length" marks a truncated response; default
   unknown), ``repeat`` (0, 1, ...; by default the order of the question's lines);
 - ``option_order`` (multiple choice): the data-order index of the option shown as A, B, C, ...
   (GPQA's raw data lists the correct answer first: [2, 0, 3, 1] means it was shown as B).
   Without it, the order r1eval itself uses for that question and repeat is assumed.
+- any other field is kept, unread, as metadata of the response (``prompt_metadata.fields``
+  in the run's log).
+
+Other harnesses' sample files are read too, their format detected from their content
+(``r1eval.backends.harness_files``): lm-evaluation-harness ``--log_samples`` JSONL.
 
 ``ReplayBackend`` then answers each request of the normal run path (plan, runner, grading,
 scoring) with the file's responses for that prompt, so a file is graded and scored exactly like
@@ -21,14 +27,23 @@ a live run. A bad line is a one-line ``DataError`` naming it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from r1eval.data import LoadedTask
 from r1eval.errors import DataError, RequestFailed
@@ -50,7 +65,7 @@ MessagesKey = tuple[tuple[tuple[str, str], ...], ...]
 class ResponseLine(BaseModel):
     """One line of a completions file (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str | None = Field(default=None, min_length=1)
     problem: str | None = Field(default=None, min_length=1)
@@ -59,6 +74,17 @@ class ResponseLine(BaseModel):
     finish_reason: str | None = None
     repeat: int | None = Field(default=None, ge=0)
     option_order: list[int] | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _integer_id(cls, value: Any) -> Any:
+        """The AIME data files themselves have integer ids."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The line's other fields, kept as metadata."""
+        return dict(self.model_extra or {})
 
     @model_validator(mode="after")
     def _one_question(self) -> ResponseLine:
@@ -89,25 +115,40 @@ def file_identity(path: Path, model: str) -> dict[str, str]:
 
 
 def read_response_lines(path: Path) -> list[tuple[int, ResponseLine]]:
-    """The file's lines, validated, with their line numbers (blank lines skipped)."""
-    lines = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"completions file {path}: cannot read it ({error})") from None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if raw.strip():
-            lines.append((number, _parse_line(raw, f"{path}:{number}")))
+    """The file's responses, validated, with their line (or row) numbers: r1eval's JSONL, or
+    another harness's sample file (``harness_files.read_foreign``), detected."""
+    from r1eval.backends.harness_files import read_foreign  # imports this module
+
+    foreign = read_foreign(path)
+    if foreign is not None:
+        lines = [(number, validated(fields, f"{path}:{number}")) for number, fields in foreign]
+    else:
+        lines = [(number, validated(_json_line(raw, f"{path}:{number}"), f"{path}:{number}"))
+                 for number, raw in enumerate(read_text(path).splitlines(), start=1)
+                 if raw.strip()]
     if not lines:
         raise DataError(f"completions file {path} holds no responses")
     return lines
 
 
-def _parse_line(raw: str, where: str) -> ResponseLine:
+def read_text(path: Path) -> str:
     try:
-        return ResponseLine.model_validate(json.loads(raw))
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"completions file {path}: cannot read it ({error})") from None
+
+
+def _json_line(raw: str, where: str) -> Any:
+    try:
+        return json.loads(raw)
     except json.JSONDecodeError as error:
         raise DataError(f"{where}: not valid JSON ({error.msg})") from None
+
+
+def validated(fields: Any, where: str) -> ResponseLine:
+    """One response's fields as a ``ResponseLine``; a one-line ``DataError`` if invalid."""
+    try:
+        return ResponseLine.model_validate(fields)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in error.errors()
@@ -139,6 +180,9 @@ def match_lines(
                             f"{repeat}")
         seen.add((sample.id, repeat))
         prompt = _prompt(loaded, sample, repeat, line.option_order, at)
+        if line.fields:
+            prompt = dataclasses.replace(prompt, metadata={**prompt.metadata,
+                                                            "fields": line.fields})
         completion = Completion(text=line.response, reasoning=line.reasoning,
                                 finish_reason=line.finish_reason)
         replayed.append(Replayed(number, sample, repeat, prompt, completion))
