@@ -45,19 +45,6 @@ SPLITS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("given", "reasoning", "answer", "truncated"),
-    [case[1:] for case in SPLITS],
-    ids=[case[0] for case in SPLITS],
-)
-def test_split_response(
-    given: Completion, reasoning: str | None, answer: str | None, truncated: bool
-) -> None:
-    final = split_response(given)
-    assert (final.reasoning, final.answer, final.truncated) == (reasoning, answer, truncated)
-    assert final.note
-
-
 SKY = "<|begin_of_thought|>\nmaybe \\boxed{4}\n<|end_of_thought|>\n\n<|begin_of_solution|>\n"
 # (id, completion, expected reasoning, expected answer, expected truncated): issue 14, item 14
 OTHER_FORMATS = [
@@ -78,14 +65,15 @@ OTHER_FORMATS = [
 
 @pytest.mark.parametrize(
     ("given", "reasoning", "answer", "truncated"),
-    [case[1:] for case in OTHER_FORMATS],
-    ids=[case[0] for case in OTHER_FORMATS],
+    [case[1:] for case in SPLITS + OTHER_FORMATS],
+    ids=[case[0] for case in SPLITS + OTHER_FORMATS],
 )
-def test_other_trace_formats_follow_the_same_rules(
+def test_split_response(
     given: Completion, reasoning: str | None, answer: str | None, truncated: bool
 ) -> None:
     final = split_response(given)
     assert (final.reasoning, final.answer, final.truncated) == (reasoning, answer, truncated)
+    assert final.note
 
 
 def test_a_sky_t1_response_is_graded_on_its_solution_only() -> None:
