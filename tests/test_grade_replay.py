@@ -374,3 +374,28 @@ def _answer_by_problem(data: Path) -> Any:
 def _verdicts(run_dir: Path) -> dict[tuple[str, int], bool]:
     return {(r["sample_id"], r["repeat"]): r["correct"] for r in read_log(run_dir / LOG)
             if r["type"] == "grade"}
+
+
+def test_grade_reads_a_lighteval_details_file(tmp_path: Path) -> None:
+    """A details file written by lighteval's own code (tests/task_data/lighteval/
+    write_details.py): each response graded by r1eval, lighteval's own metric kept."""
+    details = DATA_DIR / "lighteval" / "details.parquet"
+    assert grade(details, tmp_path / "run") == 0
+    log = list(read_log(tmp_path / "run" / LOG))
+    verdicts = {(r["sample_id"], r["repeat"]): (r["correct"], r["failure"])
+                for r in log if r["type"] == "grade"}
+    assert len(verdicts) == 16
+    for number in range(1, 9):
+        first, second = verdicts[f"q{number}", 0], verdicts[f"q{number}", 1]
+        if number % 2:  # after </think>: right; with a separate trace: wrong
+            assert (first, second) == ((True, None), (False, "wrong"))
+        else:  # a Sky-T1 trace, answered after it: right; unterminated <think>: no answer
+            assert (first, second) == ((True, None), (False, "no_answer"))
+    kept = {(r["sample_id"], r["repeat"]): r["prompt_metadata"]["fields"]["lighteval"]
+            for r in log if r["type"] == "completion"}
+    assert all(set(k["metric"]) == {"pass@k:k=1"} for k in kept.values())
+    # lighteval itself credits the draft box of an unterminated <think> (3 of 4): r1eval does not
+    credited = [kept[f"q{n}", 1]["metric"]["pass@k:k=1"] for n in (2, 4, 6, 8)]
+    assert credited == [1.0, 0.0, 1.0, 1.0]
+    reasoning = [r["reasoning"] for r in log if r["type"] == "completion"]
+    assert reasoning.count("A separate trace, \\boxed{0}.") == 4

@@ -8,9 +8,10 @@ detected from the content, never from a flag:
   Every raw response (``resps``, before lm-eval's filters cut it down) becomes a line. The
   question is the document's ``problem`` / ``question`` text, or, for a task exported by
   ``r1eval export-lm-eval``, its ``question`` id and ``repeat``.
-
-lighteval's details files are not read yet: lighteval pins a version of latex2sympy2_extended
-that math-verify cannot work with, so no test here can have lighteval write one.
+- lighteval details (``details_<task>_<time>.parquet``, written with ``--save-details``): one
+  row a document, ``doc`` (``query``: the whole prompt, which contains the question's text),
+  ``model_response`` (``text``: the raw responses, ``reasonings``: their separate reasoning, if
+  any) and ``metric``. Read with pyarrow (pandas' own dependency).
 
 What the other harness recorded besides (its document id, target, its own metric values) is
 kept as the response's metadata (``fields``); its own verdict is never used.
@@ -43,9 +44,7 @@ def read_foreign(path: Path) -> list[tuple[int, Fields]] | None:
     except OSError as error:
         raise DataError(f"completions file {path}: cannot read it ({error})") from None
     if head == _PARQUET_MAGIC:
-        raise DataError(f"completions file {path} is a parquet file (lighteval details?): "
-                        "not supported yet; convert it to r1eval's JSONL (id or problem, "
-                        "response)")
+        return list(_lighteval_rows(path))
     first = next((line for line in read_text(path).splitlines() if line.strip()), "")
     try:
         record = json.loads(first)
@@ -101,3 +100,31 @@ def _flat(value: Any, where: str, name: str) -> list[str]:
             raise DataError(f"{where}: '{name}' holds something other than text")
         flat.extend(items)
     return flat
+
+
+def _lighteval_rows(path: Path) -> Iterator[tuple[int, Fields]]:
+    try:
+        import pyarrow.parquet as parquet  # type: ignore[import-untyped]
+    except ImportError:
+        raise DataError(f"completions file {path} is a parquet file (lighteval details): "
+                        "reading it needs pyarrow (pip install pyarrow)") from None
+    try:
+        rows = parquet.read_table(path).to_pylist()
+    except Exception as error:
+        raise DataError(f"completions file {path}: not a readable parquet file "
+                        f"({type(error).__name__})") from None
+    for number, row in enumerate(rows, start=1):
+        where = f"{path}: row {number}"
+        doc, response = row.get("doc"), row.get("model_response")
+        if not isinstance(doc, dict) or not isinstance(doc.get("query"), str) \
+                or not isinstance(response, dict):
+            raise DataError(f"{where}: a lighteval detail needs doc.query and model_response")
+        texts = _flat(response.get("text"), where, "model_response.text")
+        reasonings = response.get("reasonings") or []
+        choices, gold = doc.get("choices") or [], doc.get("gold_index")
+        kept = {"gold": choices[gold] if isinstance(gold, int) and gold < len(choices) else None,
+                "metric": row.get("metric")}
+        for index, text in enumerate(texts):
+            reasoning = reasonings[index] if index < len(reasonings) else None
+            yield number, {"prompt": doc["query"], "response": text, "reasoning": reasoning,
+                           "lighteval": kept}

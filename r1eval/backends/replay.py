@@ -5,7 +5,9 @@ A JSONL file of externally generated responses, one JSON object a line::
     {"id": "60", "response": "... \\boxed{204}", "reasoning": "...", "finish_reason": "stop"}
 
 - ``id`` (the task's question id, a string or an integer) or ``problem`` (the question text,
-  matched exactly after trimming surrounding whitespace); multiple-choice tasks need ``id``:
+  matched exactly after trimming surrounding whitespace) or ``prompt`` (the whole prompt the
+  response answered: the question is the one whose text it contains); multiple-choice tasks
+  need ``id``:
   their prompt, and so the meaning of a letter, depends on the options' order, not only on the
   question;
 - ``response`` (the text), optional ``reasoning`` (a separate reasoning trace, as DeepSeek's
@@ -18,7 +20,8 @@ A JSONL file of externally generated responses, one JSON object a line::
   in the run's log).
 
 Other harnesses' sample files are read too, their format detected from their content
-(``r1eval.backends.harness_files``): lm-evaluation-harness ``--log_samples`` JSONL.
+(``r1eval.backends.harness_files``): lm-evaluation-harness ``--log_samples`` JSONL and
+lighteval details (parquet).
 
 ``ReplayBackend`` then answers each request of the normal run path (plan, runner, grading,
 scoring) with the file's responses for that prompt, so a file is graded and scored exactly like
@@ -69,6 +72,7 @@ class ResponseLine(BaseModel):
 
     id: str | None = Field(default=None, min_length=1)
     problem: str | None = Field(default=None, min_length=1)
+    prompt: str | None = Field(default=None, min_length=1)
     response: str
     reasoning: str | None = None
     finish_reason: str | None = None
@@ -88,8 +92,8 @@ class ResponseLine(BaseModel):
 
     @model_validator(mode="after")
     def _one_question(self) -> ResponseLine:
-        if (self.id is None) == (self.problem is None):
-            raise ValueError("give exactly one of id and problem")
+        if sum(given is not None for given in (self.id, self.problem, self.prompt)) != 1:
+            raise ValueError("give exactly one of id, problem and prompt")
         order = self.option_order
         if order is not None and sorted(order) != list(range(len(order))):
             raise ValueError(f"option_order must be a permutation of 0..{len(order) - 1}")
@@ -200,12 +204,30 @@ def _sample_of(
     if multiple_choice:
         raise DataError(f"{at}: {task} is multiple choice: give the question's id (its "
                         "prompt depends on the options' order, not only on its text)")
+    if line.prompt is not None:
+        return _sample_in_prompt(line.prompt, by_problem, task, at)
     problem = (line.problem or "").strip()
     if problem not in by_problem:
         raise DataError(f"{at}: no {task} question has exactly this problem text")
     sample = by_problem[problem]
     if sample is None:
         raise DataError(f"{at}: several {task} questions have this problem text: give the id")
+    return sample
+
+
+def _sample_in_prompt(
+    prompt: str, by_problem: dict[str, Sample | None], task: str, at: str
+) -> Sample:
+    """The question whose text the prompt contains (the longest, if one text holds another)."""
+    found = [text for text in by_problem if text and text in prompt]
+    longest = max(found, key=len, default=None)
+    if longest is None:
+        raise DataError(f"{at}: the prompt contains the text of no {task} question")
+    if any(text not in longest for text in found) or by_problem[longest] is None:
+        raise DataError(f"{at}: the prompt contains the text of several {task} questions: "
+                        "give the id")
+    sample = by_problem[longest]
+    assert sample is not None
     return sample
 
 
