@@ -140,6 +140,9 @@ ISSUE_14_CASES = [
     ("The final answer is \\dfrac{1}{3}", "\\frac{1}{3}", True, "stated", None),
     ("The answer is x^2 + 2*x + 1", "x^2+2x+1", True, "stated", None),
     ("The answer is x^2 + 2*x + 1", "1", False, "stated", "wrong"),
+    ("Thus the answer is **42**.", "42", True, "stated", None),
+    ("Final Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.", "0.5", True,
+     "stated", None),
     # 7. number bases are compared with their base (was: right)
     ("\\boxed{4343_5}", "4343_6", False, "boxed", "wrong"),
     ("\\boxed{4343_{10}}", "4343_6", False, "boxed", "wrong"),

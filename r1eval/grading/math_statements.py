@@ -123,7 +123,7 @@ def math_prefix(rest: str) -> str:
             cut = position
             break
         position += 1
-    value = rest[:cut].strip().rstrip(",;:.").strip()
+    value = rest[:cut].strip().rstrip(",;:.* \t").strip()  # "**42**." is 42
     if not re.search(r"[0-9\\A-Za-z]", value):
         return ""
     return value
