@@ -28,6 +28,7 @@ simply unreadable or wrong: the warning is caught here and the answer fails as
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import re
@@ -88,6 +89,9 @@ def grade_math(answer: str, gold: str) -> Grade:
     grade = _grade_with_math_verify(answer, gold, timeout)
     if grade.failure == "grader_timeout" and timeout is not None:
         grade = _grade_with_math_verify(answer, gold, timeout * RETRY_FACTOR)
+        if grade.failure == "grader_timeout":
+            why = grade.explanation.replace(" after ", f" after {timeout} s, then ", 1)
+            grade = dataclasses.replace(grade, explanation=why)
     return grade
 
 
