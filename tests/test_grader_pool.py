@@ -50,8 +50,7 @@ def test_a_stuck_grader_times_out_and_the_pool_recovers(pool: GraderPool) -> Non
     elapsed = time.monotonic() - started
     assert (grade.correct, grade.failure) == (False, "grader_timeout")
     assert elapsed >= 2.0 * (1 + RETRY_FACTOR)  # killed at each limit, not before
-    assert "tried with 2 s, then again" in grade.explanation
-    assert f"more than {2 * RETRY_FACTOR} s" in grade.explanation
+    assert f"more than 2 s, then more than {2 * RETRY_FACTOR} s" in grade.explanation
     for _ in range(3):  # every worker, the replacement included, grades again
         assert pool.grade(grade_math, "\\boxed{3}", "3").correct
 

@@ -334,7 +334,8 @@ def _retried(grade: Grade, first_limit: float) -> Grade:
     """A worker killed at the limit twice: say so (method None, as for any grader failure)."""
     if grade.method != _KILLED:
         return grade
-    why = f"tried with {first_limit:g} s, then again: {grade.explanation}"
+    # "grader worker took more than 30 s, then more than 60 s to grade"
+    why = grade.explanation.replace("more than", f"more than {first_limit:g} s, then more than", 1)
     return Grade(False, None, None, None, "grader_timeout", why)
 
 
