@@ -31,13 +31,7 @@ from r1eval.progress import Progress, TaskCounts
 from r1eval.provenance import git_revision
 from r1eval.records import completion_from_record, grade_record
 from r1eval.registry import resolve
-from r1eval.response import (
-    DEFAULT_DELIMITERS,
-    Grader,
-    TraceFormat,
-    grade_completion,
-    trace_formats,
-)
+from r1eval.response import Grader, TraceFormat, grade_completion, run_trace_formats
 from r1eval.runs import verdict
 from r1eval.scoring import add_costs, score_task, tally
 from r1eval.store import SCORES, LogState, RunFolder, is_run_folder, read_completions
@@ -148,11 +142,8 @@ def _grader_name(grader: Grader) -> str:
 
 
 def _run_trace_formats(manifest: Mapping[str, Any]) -> tuple[TraceFormat, ...]:
-    """The reasoning delimiters the run was made with (a run older than the setting: the
-    default ones)."""
-    names = (manifest.get("config") or {}).get("reasoning_delimiters") or DEFAULT_DELIMITERS
     try:
-        return trace_formats(names)
+        return run_trace_formats(manifest)
     except ValueError as error:
         raise RunFolderError(f"run.json: {error}") from None
 

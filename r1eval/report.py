@@ -23,7 +23,7 @@ from r1eval.data import load_task
 from r1eval.errors import DataError, UsageError
 from r1eval.multiple_choice import question_as_shown
 from r1eval.registry import available_tasks
-from r1eval.response import split_response
+from r1eval.response import DEFAULT_FORMATS, TraceFormat, run_trace_formats, split_response
 from r1eval.runs import Run
 from r1eval.table import percent
 from r1eval.types import Completion, Sample
@@ -70,11 +70,15 @@ def _recorded_data_dir(source: dict[str, Any], relative: str) -> Path | None:
 
 def _sample_rows(run: Run, texts: dict[str, dict[str, Sample]]) -> list[list[Any]]:
     rows = []
+    try:
+        formats = run_trace_formats(run.manifest)
+    except ValueError:  # a run.json edited by hand: show the default split
+        formats = DEFAULT_FORMATS
     for s in run.samples.to_dict("records"):
         sample = texts.get(s["task"], {}).get(s["sample_id"])
         order = s["option_order"] if isinstance(s["option_order"], list) else None
         question = "" if sample is None else question_as_shown(sample, order)
-        reasoning, answer = _split(s["text"], s["reasoning"], s["finish_reason"])
+        reasoning, answer = _split(s["text"], s["reasoning"], s["finish_reason"], formats)
         tokens = s["completion_tokens"]
         note = s["error"] if s["verdict"] == "error" else (s["failure"] or "")
         rows.append([_missing_as_none(value) for value in (
@@ -90,11 +94,13 @@ def _missing_as_none(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _split(text: Any, reasoning: Any, finish_reason: Any) -> tuple[str, str]:
+def _split(
+    text: Any, reasoning: Any, finish_reason: Any, formats: tuple[TraceFormat, ...]
+) -> tuple[str, str]:
     if not isinstance(text, str):
         return "", ""
     final = split_response(Completion(text=text, reasoning=reasoning if isinstance(
-        reasoning, str) else None, finish_reason=finish_reason))
+        reasoning, str) else None, finish_reason=finish_reason), formats)
     return final.reasoning or "", final.answer or ""
 
 

@@ -14,8 +14,9 @@ format's answer markers); an opening delimiter never closed means no answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from r1eval.types import Completion, Grade
 
@@ -64,6 +65,13 @@ def trace_formats(names: Iterable[str] = DEFAULT_DELIMITERS) -> tuple[TraceForma
 
 
 DEFAULT_FORMATS = trace_formats()
+
+
+def run_trace_formats(manifest: Mapping[str, Any]) -> tuple[TraceFormat, ...]:
+    """The reasoning delimiters a run was made with (its run.json; a run older than the
+    setting: the default ones). Raises ``ValueError`` for an unknown name."""
+    names = (manifest.get("config") or {}).get("reasoning_delimiters") or DEFAULT_DELIMITERS
+    return trace_formats(names)
 
 
 @dataclass(frozen=True)

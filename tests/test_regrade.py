@@ -280,3 +280,23 @@ def test_regrade_lists_exactly_the_verdicts_issue_14_flips(
     listed = {tuple(cell.strip() for cell in row.strip("|").split("|")[1:5]) for row in table}
     assert listed == expected
     assert f"| tiny_math | {len(BEFORE_ISSUE_14)}         | {len(expected)} " in out
+
+
+def test_regrade_splits_reasoning_with_the_runs_own_delimiters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run made with --reasoning-delimiters think keeps them when regraded."""
+    completions = tmp_path / "responses.jsonl"
+    completions.write_text(json.dumps(
+        {"id": "q1", "response": "<|begin_of_thought|>\nso \\boxed{5}"}) + "\n")
+    run = tmp_path / "run"
+    assert main(["grade", "--task", "tiny_math", "--completions", str(completions),
+                 "--task-dir", str(TASK_DIR), "--data-dir", str(DATA_DIR), "--run-dir",
+                 str(run), "--grader-workers", "0", "--reasoning-delimiters", "think"]) == 0
+    manifest = json.loads((run / "run.json").read_text())
+    assert manifest["config"]["reasoning_delimiters"] == ["think"]
+    assert scores(run)["pass@1"] == 1.0  # the trace is not recognised: its box is the answer
+    capsys.readouterr()
+    assert regrade(run) == 0
+    assert "r1eval: 0 verdicts changed" in capsys.readouterr().err
+    assert scores(run)["pass@1"] == 1.0
