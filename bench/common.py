@@ -222,12 +222,13 @@ def log_times(run_dir: Path) -> dict[str, float]:
     return {"last_response": last["completion"], "last_grade": last["grade"]}
 
 
-def math500_run(args: argparse.Namespace, concurrency: int,
-                history: Path | None = None) -> dict[str, Any]:
+def math500_run(args: argparse.Namespace, concurrency: int | None,
+                history: Path | None = None, **options: Any) -> dict[str, Any]:
     """r1eval on the first ``args.questions`` MATH-500 questions x ``args.samples`` against
     ``args.base_url``, into ``args.run_dir``, in this process (``history``: requests sent
-    longest first from the runs there, as ``r1eval run`` sends them). Its wall and CPU time,
-    and when its last response and its last grade were logged."""
+    longest first from the runs there, as ``r1eval run`` sends them; ``options``: more of
+    ``RunConfig``). Its wall and CPU time, and when its last response and its last grade
+    were logged."""
     from r1eval.config import RunConfig
     from r1eval.evaluate import execute, prepare
     from r1eval.schedule import LongestFirst
@@ -235,7 +236,7 @@ def math500_run(args: argparse.Namespace, concurrency: int,
     config = RunConfig(
         model=MODEL, base_url=args.base_url, tasks=["math500"], limit=args.questions,
         samples=args.samples, protocol="r1", data_dir=args.data_dir, run_dir=args.run_dir,
-        concurrency=concurrency,
+        concurrency=concurrency, **options,
     )
     prepared = prepare(config, {}, key_explicit=False)
     order = None if history is None else LongestFirst((history,), MODEL)
@@ -257,6 +258,17 @@ def add_common_arguments(parser: argparse.ArgumentParser, children: Sequence[str
 def report_to_parent(result: dict[str, Any]) -> None:
     """A child's result: one JSON line, the last of its standard output."""
     print(json.dumps(result), flush=True)
+
+
+def run_script(args: argparse.Namespace,
+               children: dict[str, Callable[[argparse.Namespace], dict[str, Any]]],
+               parent: Callable[[argparse.Namespace], None]) -> None:
+    """A benchmark's entry point: as a child (``--child``), run that contender and report to
+    the parent; else run the parent."""
+    if args.child:
+        report_to_parent(children[args.child](args))
+    else:
+        parent(args)
 
 
 def run_child(script: str, *args: str, timeout_s: float = 900) -> dict[str, Any]:

@@ -12,7 +12,7 @@ settings, in a fresh process: the time until it has confirmed that nothing is le
 rewritten its scores (the whole process, interpreter start included, and ``r1eval run`` from
 its entry point: imports, plan, log state, scores), and the requests the server received
 meanwhile (none expected). Also timed:
-reading the largest run's per-question latencies (``r1eval.schedule.expected_seconds``), which
+reading the largest run's per-question lengths (``r1eval.schedule.expected_tokens``), which
 ordering the next run longest first costs.
 """
 
@@ -63,11 +63,11 @@ def child_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def child_history(args: argparse.Namespace) -> dict[str, Any]:
-    from r1eval.schedule import expected_seconds
+    from r1eval.schedule import expected_tokens
 
     result: dict[str, Any] = {}
     with measured(result):
-        result["questions"] = len(expected_seconds([args.run_dir], MODEL))
+        result["questions"] = len(expected_tokens([args.run_dir], MODEL))
     return result
 
 
@@ -102,7 +102,7 @@ def parent(args: argparse.Namespace) -> None:
         f"Reopening the finished {resumed[-1]['samples']:,}-sample run: "
         f"**{resumed[-1]['command_s']:.1f} s** for the whole command (target < 5 s); "
         f"requests sent by the reopened runs: {sum(r['requests'] for r in resumed)}.",
-        f"Reading that run's per-question latencies (what ordering the next run longest "
+        f"Reading that run's per-question lengths (what ordering the next run longest "
         f"first costs): {history['wall_s']:.1f} s ({history['questions']:,} questions).",
     ]
     header = ["samples", "log MB", "run s", "run peak RSS MB", "reopen: process s",

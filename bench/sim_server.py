@@ -23,6 +23,12 @@ prompt always draws the same z), so an earlier run predicts it, and ``--seed`` c
 per-response part. A response is sent when its last choice is
 done; each slot is freed as soon as its own choice is done.
 
+``"stream": true`` is answered with server-sent events: each choice's answer as soon as its own
+generation is done (with ``--tick-units T``, an empty delta every T ``--unit-s`` while it
+generates, as tokens).
+``--cap C`` caps each generation at C ``--unit-s``, as a token limit does. ``--report-capacity``
+serves SGLang's ``GET /get_server_info`` with ``max_running_requests`` = S.
+
 ``GET /bench/stats`` returns the server's own CPU seconds, requests and choices served, and in
 fixed-capacity mode the busy slot-seconds and the times of the first arrival, the last arrival
 and the last response; ``POST /bench/reset`` clears them.
@@ -39,6 +45,7 @@ import random
 import time
 import zlib
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,10 +81,16 @@ class Durations:
     sigma_choice: float
     seed: int
 
+    cap: float = math.inf
+    question_seed: int = 0
+
     def seconds(self, prompt: str, index: int) -> float:
-        z = self.sigma * gaussian("question", prompt)  # the same in every run
+        # the same in every run of one --question-seed: another seed, other long questions
+        question = ("question", prompt) if not self.question_seed else (
+            "question", self.question_seed, prompt)
+        z = self.sigma * gaussian(*question)
         z += self.sigma_choice * gaussian(self.seed, prompt, index)
-        return self.unit_s * math.exp(z)
+        return self.unit_s * min(math.exp(z), self.cap)
 
 
 @dataclass
@@ -112,8 +125,10 @@ class Slots:
         self.busy_before_last_arrival = self.busy_slot_s
         self._queued_at_last_arrival = (self.queued_s, self.queued_busy_slot_s)
 
-    async def run(self, seconds: float) -> None:
-        """Wait for a slot, hold it for ``seconds``, free it."""
+    async def run(self, seconds: float, tick: Callable[[], Awaitable[None]] | None = None,
+                  tick_s: float = 0.0) -> None:
+        """Wait for a slot, hold it for ``seconds`` (calling ``tick`` every ``tick_s``: a
+        streamed token), free it."""
         if self.free and not self.waiting:
             self.free -= 1
         else:
@@ -123,7 +138,12 @@ class Slots:
             await future  # the slot is handed over by ``_release``
         self._change(+1)
         try:
-            await asyncio.sleep(seconds)
+            left = seconds
+            while tick is not None and tick_s and left > tick_s:
+                await asyncio.sleep(tick_s)
+                left -= tick_s
+                await tick()
+            await asyncio.sleep(left)
         finally:
             self._change(-1)
             self._release()
@@ -176,7 +196,10 @@ class SimServer:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.ignore_n: bool = args.ignore_n
-        self.durations = Durations(args.unit_s, args.sigma, args.sigma_choice, args.seed)
+        self.durations = Durations(args.unit_s, args.sigma, args.sigma_choice, args.seed,
+                                   args.cap, args.question_seed)
+        self.reports_capacity: bool = args.report_capacity
+        self.tick_units: float = args.tick_units
         self.slots_size: int = args.slots
         self.realistic = realistic_responses(args.realistic) if args.realistic else None
         self.reasoning = ("Let me think step by step. " * (args.reasoning_chars // 27 + 1))[
@@ -195,36 +218,94 @@ class SimServer:
             return self.realistic[prompt](index)
         return short_response(prompt, index, self.reasoning)
 
-    async def chat(self, request: web.Request) -> web.Response:
+    async def chat(self, request: web.Request) -> web.StreamResponse:
         body: Body = json.loads(await request.read())
         prompt = last_user_text(body)
         n = 1 if self.ignore_n else int(body.get("n") or 1)
         self.requests += 1
         self.choices += n
-        if self.slots is not None:
-            await self._generate(prompt, n)
-        # the k-th response to a prompt is answer k: repeats differ, as sampled responses do,
-        # whether they come as n choices of one request or as separate requests
-        first = self.served[prompt]
-        self.served[prompt] += n
-        messages = [self.respond(prompt, first + i) for i in range(n)]
+        if body.get("stream"):
+            return await self._stream(request, body, prompt, n)
+        seconds = await self._generate(prompt, n) if self.slots is not None else None
+        messages = self._messages(prompt, n)
         choices = [{"index": i, "message": {"role": "assistant", **message},
                     "finish_reason": "stop"} for i, message in enumerate(messages)]
-        tokens = sum(len(m["content"]) + len(m["reasoning_content"]) for m in messages) // 4
         payload = {
             "id": f"chatcmpl-{self.requests}", "object": "chat.completion",
             "created": int(time.time()), "model": body.get("model", MODEL), "choices": choices,
-            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": tokens,
-                      "total_tokens": len(prompt) // 4 + tokens},
+            "usage": _usage(prompt, messages, self._units(seconds)),
         }
         return web.Response(body=json.dumps(payload).encode(), content_type="application/json")
 
-    async def _generate(self, prompt: str, n: int) -> None:
-        assert self.slots is not None
+    def _messages(self, prompt: str, n: int) -> list[dict[str, str]]:
+        """The next ``n`` answers to ``prompt``: the k-th response to a prompt is answer k, so
+        repeats differ, as sampled responses do, whether they come as n choices of one
+        request or as separate requests."""
+        first = self.served[prompt]
+        self.served[prompt] += n
+        return [self.respond(prompt, first + i) for i in range(n)]
+
+    async def _stream(self, request: web.Request, body: Body, prompt: str, n: int
+                      ) -> web.StreamResponse:
+        """Server-sent events: each choice's answer and finish_reason when its generation is
+        done (an empty delta every ``tick_s`` while it generates), then the usage."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        lock = asyncio.Lock()
+        continuous = bool((body.get("stream_options") or {}).get("continuous_usage_stats"))
+
+        async def send(choices: list[Body], usage: Body | None = None) -> None:
+            chunk: Body = {"id": f"chatcmpl-{self.requests}", "object": "chat.completion.chunk",
+                           "model": body.get("model", MODEL), "choices": choices}
+            if usage is not None:
+                chunk["usage"] = usage
+            async with lock:
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        async def one(index: int, seconds: float) -> dict[str, str]:
+            await send([{"index": index, "delta": {"role": "assistant"}, "finish_reason": None}])
+            if self.slots is not None:
+                await self.slots.run(seconds, lambda: send(
+                    [{"index": index, "delta": {"content": ""}, "finish_reason": None}]),
+                    self.durations.unit_s * self.tick_units)
+            [message] = self._messages(prompt, 1)
+            await send([{"index": index, "delta": message, "finish_reason": "stop"}],
+                       _usage(prompt, [message], self._units([seconds])) if continuous else None)
+            return message
+
+        seconds = self._arrive(prompt, n)
+        messages = await asyncio.gather(*(one(i, s) for i, s in enumerate(seconds)))
+        await send([], _usage(prompt, messages, self._units(seconds)))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    def _arrive(self, prompt: str, n: int) -> list[float]:
+        """The generation time of each of ``n`` choices, counted in the work to do."""
+        if self.slots is None:
+            return [0.0] * n
         self.slots.arrived()
         seconds = [self.durations.seconds(prompt, i) for i in range(n)]
         self.work_s += sum(seconds)
+        return seconds
+
+    async def _generate(self, prompt: str, n: int) -> list[float]:
+        assert self.slots is not None
+        seconds = self._arrive(prompt, n)
         await asyncio.gather(*(self.slots.run(s) for s in seconds))
+        return seconds
+
+    def _units(self, seconds: list[float] | None) -> float | None:
+        """Generation time in units of ``--unit-s``; None without fixed capacity."""
+        if seconds is None or self.slots is None:
+            return None
+        return sum(seconds) / self.durations.unit_s
+
+    async def server_info(self, request: web.Request) -> web.Response:
+        """SGLang's route: its ``max_running_requests`` (with ``--report-capacity``)."""
+        if not self.reports_capacity or self.slots is None:
+            return web.Response(status=404)
+        return web.json_response({"max_running_requests": self.slots.size})
 
     async def models(self, request: web.Request) -> web.Response:
         entry = {"id": MODEL, "object": "model", "created": 0, "owned_by": "bench"}
@@ -245,6 +326,22 @@ class SimServer:
         return web.json_response({"reset": True})
 
 
+#: Tokens a choice generates per ``--unit-s`` of generation, in fixed-capacity mode.
+TOKENS_PER_UNIT = 1000
+
+
+def _usage(prompt: str, messages: list[dict[str, str]], units: float | None = None
+           ) -> dict[str, int]:
+    """Token counts: from the text, or in fixed-capacity mode from the generation time
+    (``units`` of ``--unit-s`` in all), as a real server's time follows the tokens."""
+    if units is None:
+        tokens = sum(len(m["content"]) + len(m["reasoning_content"]) for m in messages) // 4
+    else:
+        tokens = round(units * TOKENS_PER_UNIT)
+    return {"prompt_tokens": len(prompt) // 4, "completion_tokens": tokens,
+            "total_tokens": len(prompt) // 4 + tokens}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8000, help="0: any free port")
@@ -254,7 +351,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sigma", type=float, default=1.0, help="lognormal sigma per question")
     parser.add_argument("--sigma-choice", type=float, default=0.25,
                         help="lognormal sigma between the choices of one question")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cap", type=float, default=math.inf,
+                        help="no choice generates longer than this many --unit-s (a token limit)")
+    parser.add_argument("--tick-units", type=float, default=0.0,
+                        help="a streamed choice sends an empty delta every this many --unit-s "
+                        "while it generates (0: none; each costs this process CPU that a GPU "
+                        "server would not take from generation)")
+    parser.add_argument("--report-capacity", action="store_true",
+                        help="say --slots at GET /get_server_info, as SGLang does")
+    parser.add_argument("--seed", type=int, default=0, help="draws of each response's part")
+    parser.add_argument("--question-seed", type=int, default=0,
+                        help="draws of each question's part (0: the original draws)")
     parser.add_argument("--realistic", type=Path, help="MATH-500 test.jsonl: long responses")
     parser.add_argument("--reasoning-chars", type=int, default=32,
                         help="characters of reasoning in a short response")
@@ -267,6 +374,7 @@ async def serve(args: argparse.Namespace) -> None:
     app.router.add_post("/v1/chat/completions", server.chat)
     app.router.add_get("/v1/models", server.models)
     app.router.add_get("/bench/stats", server.stats)
+    app.router.add_get("/get_server_info", server.server_info)
     app.router.add_post("/bench/reset", server.reset_stats)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

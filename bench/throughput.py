@@ -10,8 +10,10 @@ runs in a fresh process and sends the same MATH-500 prompts with the same sampli
 - A: a minimal loop on ``openai.AsyncOpenAI`` over its aiohttp transport: the client's limit;
 - B: ``r1eval`` end to end (plan, requests, the log on disk, grading in worker processes,
   scores). The server answers one choice per request, as llama.cpp does, so r1eval too sends one
-  request per sample: the same number of requests as A and C;
-- B (n): r1eval as it runs against vLLM: the K repeats of a question in one request (``n=K``);
+  request per sample: the same number of requests as A and C, plus its one-token probe of
+  ``n``;
+- B (n): r1eval as it runs against vLLM: the K repeats of a question in requests of ``n`` up to
+  K (fewer when less room is left of ``--concurrency`` samples in flight);
 - C: lm-eval's ``local-chat-completions`` on r1eval's own export of the same prompts (graded by
   r1eval's grader in lm-eval's main thread), at the best ``num_concurrent`` of a short sweep.
 
@@ -51,8 +53,8 @@ from common import (
     measured,
     print_report,
     ratio,
-    report_to_parent,
     run_child,
+    run_script,
     sim_server,
 )
 
@@ -259,11 +261,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
-    if args.child:
-        report_to_parent(CHILDREN[args.child](args))
-    else:
-        parent(args)
+    run_script(parse_args(), CHILDREN, parent)
 
 
 if __name__ == "__main__":

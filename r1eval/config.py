@@ -17,6 +17,10 @@ from r1eval.types import SamplingParams
 
 ENV_PREFIX = "R1EVAL_"
 
+#: Samples in flight when the server does not say how many it generates at once: vLLM's
+#: default ``max_num_seqs`` on most GPUs (vLLM publishes no limit; SGLang does).
+DEFAULT_SEQUENCES = 256
+
 # DeepSeek-R1 paper and model card: sampling, length limit and samples per question.
 R1_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=32768)
 
@@ -39,8 +43,11 @@ class RunConfig(BaseModel):
     run_dir: Path | None = None
     data_dir: Path | None = None
     task_dir: Path | None = None
-    concurrency: int = Field(default=32, ge=1, le=4096)
+    # samples in flight; None: the server's capacity where it says, else DEFAULT_SEQUENCES
+    concurrency: int | None = Field(default=None, ge=1, le=4096)
     timeout: float = Field(default=1800.0, gt=0, le=86_400)
+    idle_timeout: float = Field(default=300.0, gt=0, le=86_400)
+    stream: Literal["auto", "on", "off"] = "auto"
     max_attempts: int = Field(default=8, ge=1, le=100)
     max_response_mib: int = Field(default=32, ge=1, le=4096)
     grader_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -13,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from r1eval import __version__
-from r1eval.backends.base import Backend, Preflight
+from r1eval.backends.base import Backend, Capacity, Incremental, Preflight
 from r1eval.backends.factory import backend_for, identity_for
 from r1eval.budget import Budget
-from r1eval.config import RunConfig
+from r1eval.config import DEFAULT_SEQUENCES, RunConfig
 from r1eval.data import LoadedTask, load_task
 from r1eval.errors import RunFolderError, UsageError
 from r1eval.grading.pool import GraderPool
@@ -200,8 +201,10 @@ def _endpoint_backend(prepared: PreparedRun) -> Backend:
         local=config.local_options(),
         timeout_s=config.timeout,
         max_attempts=config.max_attempts,
-        max_connections=config.concurrency,
+        max_connections=config.concurrency or MAX_CONNECTIONS,
         max_response_bytes=config.max_response_mib << 20,
+        idle_timeout_s=config.idle_timeout,
+        stream=config.stream,
     )
 
 
@@ -233,10 +236,27 @@ async def _execute(
     return scores
 
 
+#: Connections the HTTP client may open: config's ceiling on samples in flight.
+MAX_CONNECTIONS = 4096
+
+
+async def sequence_limit(config: RunConfig, backend: Backend) -> tuple[int, str]:
+    """Samples to keep in flight, and where the number comes from: ``--concurrency``, else
+    the server's own limit where it says (``Capacity``), else ``DEFAULT_SEQUENCES``."""
+    if config.concurrency is not None:
+        return config.concurrency, "--concurrency"
+    if isinstance(backend, Capacity) and (found := await backend.capacity()) is not None:
+        return min(found, MAX_CONNECTIONS), "the server's max_running_requests"
+    return DEFAULT_SEQUENCES, "the default (the server does not say its capacity)"
+
+
 async def _run(
     prepared: PreparedRun, folder: RunFolder, backend: Backend, order: Order | None
 ) -> None:
     config = prepared.config
+    sequences, basis = await sequence_limit(config, backend)
+    print(f"r1eval: up to {sequences} samples in flight ({basis})", file=sys.stderr)
+    _record_serving(folder, sequences, basis, backend)
     with GraderPool(workers=config.grader_workers, timeout_s=config.grade_timeout) as pool:
         runner = Runner(
             folder=folder,
@@ -245,12 +265,30 @@ async def _run(
             graders={t.task.name: t.task.grader for t in prepared.loaded},
             sampling=config.sampling(),
             progress=Progress(price=prepared.price),
-            concurrency=config.concurrency,
+            concurrency=sequences,
             budget=_budget(prepared),
             order=order,
             formats=config.trace_formats(),
         )
-        await runner.run(prepared.items)
+        try:
+            await runner.run(prepared.items)
+        finally:
+            _record_serving(folder, sequences, basis, backend)
+
+
+def _record_serving(folder: RunFolder, sequences: int, basis: str, backend: Backend) -> None:
+    """What the last session of the run used, in its manifest (``serving``): written before
+    the first request and again only if the run learned something (the server ignores ``n``,
+    or does not stream)."""
+    serving: dict[str, Any] = {"samples_in_flight": sequences, "basis": basis}
+    if isinstance(backend, Incremental):
+        serving["server_ignores_n"] = backend.ignores_n
+    streams = getattr(backend, "streams", None)
+    if isinstance(streams, bool):
+        serving["streamed"] = streams
+    manifest = folder.read_manifest() or {}
+    if manifest.get("serving") != serving:
+        folder.write_manifest({**manifest, "serving": serving})
 
 
 def _budget(prepared: PreparedRun) -> Budget | None:

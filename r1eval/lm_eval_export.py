@@ -11,6 +11,14 @@ For each task the export writes into ``DIR``:
   scored by r1eval's grader through ``r1eval_lm_eval.py``, a two-line file that lm-eval loads
   by path (``!function``) and that imports ``r1eval.lm_eval_utils``.
 
+lm-eval's API models send ``seed`` 1234 with every request, so the K documents of a question
+(same prompt) would come back identical from a server that honours seeds (vLLM), and pass@1
+over K would be one sample K times. The export sets ``seed: null`` in ``generation_kwargs``
+(lm-eval sends it in place of its own): no seed, as ``r1eval run`` sends none, and each
+repeat is its own sample. (One lm-eval task per repeat, each with its own seed, would do as
+well for the answers but not for the time: lm-eval sends the requests of each distinct
+``generation_kwargs`` one group after another.)
+
 Then ``lm_eval --model local-chat-completions --apply_chat_template --include_path DIR
 --tasks r1eval_aime24`` sends the same messages as ``r1eval run`` and grades each response the
 same way; the mean of ``pass@1`` over documents is r1eval's pass@1. The data files hold the
@@ -53,9 +61,10 @@ def task_name(task: str) -> str:
 def generation_kwargs(sampling: SamplingParams) -> dict[str, Any]:
     """lm-eval ``generation_kwargs``: no stop sequence, the sampling settings that are set.
 
-    With no temperature, lm-eval's chat-completions model sends 0 (greedy).
+    With no temperature, lm-eval's chat-completions model sends 0 (greedy). ``seed`` is None
+    (JSON null): no seed instead of lm-eval's fixed one (see the module docstring).
     """
-    kwargs: dict[str, Any] = {"until": list(sampling.stop)}
+    kwargs: dict[str, Any] = {"until": list(sampling.stop), "seed": None}
     if sampling.temperature is not None:
         kwargs["do_sample"] = sampling.temperature > 0
         kwargs["temperature"] = sampling.temperature

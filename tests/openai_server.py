@@ -77,7 +77,8 @@ class Fault:
     ``serve`` answers normally (HTTP 200) instead, altered by ``max_choices`` (at most that
     many choices: fewer than ``n``) or ``null_content`` (every message has ``content: null``
     and no reasoning: nothing of the model comes back). ``delay_s`` waits before answering:
-    past the client's timeout, a slow response.
+    past the client's timeout, a slow response. ``cut_after_choices`` closes a streamed
+    answer's connection once that many of its choices finished (the others never do).
     """
 
     status: int = 500
@@ -94,6 +95,7 @@ class Fault:
     max_choices: int | None = None
     null_content: bool = False
     delay_s: float = 0.0
+    cut_after_choices: int | None = None
 
 
 #: Per request: ``(request body, request number from 0) -> Fault | status | None``, or a list
@@ -238,6 +240,16 @@ class OpenAIServer:
     received, like a careless proxy, so tests can check that clients redact it).
     ``GET /v1/models`` lists ``listed`` (default: ``model``), or answers 404 when
     ``models_route`` is False (a server without that route).
+
+    Like a GPU server: each choice generates for ``seconds(body, index)`` (default 0), at most
+    ``slots`` choices at once (0: no limit), the others waiting first come first served; a
+    client that disconnects aborts its choices, as vLLM does. ``sequences_started`` counts the
+    choices that began generating (the server's work, wasted or not) and ``most_generating``
+    the most at once. ``"stream": true`` is answered with server-sent events (one event per
+    ``tick_s`` of generation per choice, each choice ending with its own finish_reason, then
+    the usage and ``[DONE]``), unless ``streams`` is False (the whole JSON body instead).
+    ``reports_capacity`` serves SGLang's ``GET /get_server_info`` with ``max_running_requests``
+    = ``slots``.
     """
 
     def __init__(
@@ -253,8 +265,22 @@ class OpenAIServer:
         listed: Sequence[str] | None = None,
         models_route: bool = True,
         port: int = 0,
+        slots: int = 0,
+        seconds: Callable[[Body, int], float] | None = None,
+        streams: bool = True,
+        tick_s: float = 0.02,
+        reports_capacity: bool = False,
     ) -> None:
         self.model = model
+        self.slots = slots
+        self.seconds = seconds
+        self.streams = streams
+        self.tick_s = tick_s
+        self.reports_capacity = reports_capacity
+        self.sequences_started = 0
+        self.most_generating = 0
+        self._generating = 0
+        self._slots: asyncio.Semaphore | None = None
         self.responder = responder
         self.ignore_n = ignore_n
         self.faults = faults
@@ -269,6 +295,7 @@ class OpenAIServer:
         self._requests: list[Body] = []
         self._headers: list[dict[str, str]] = []
         self._served = 0
+        self._served_by_request: dict[int, int] = {}
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -298,6 +325,12 @@ class OpenAIServer:
         when fewer than asked), not the null contents or half-sent bodies of faults."""
         with self._lock:
             return self._served
+
+    def completions_served_to(self, keep: Callable[[Body], bool]) -> int:
+        """``completions_served``, counting only the requests whose body ``keep`` accepts."""
+        with self._lock:
+            return sum(count for number, count in self._served_by_request.items()
+                       if keep(self._requests[number]))
 
     def start(self) -> OpenAIServer:
         """Start serving; returns once the port is known."""
@@ -334,6 +367,8 @@ class OpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/test/stats", self._stats)
+        app.router.add_get("/get_server_info", self._server_info)
         # handler_cancellation: a client that gave up (timeout) cancels the slow handler.
         runner = web.AppRunner(
             app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
@@ -351,6 +386,21 @@ class OpenAIServer:
                 await self._stopping.wait()
         finally:
             await runner.cleanup()
+
+    async def _server_info(self, request: web.Request) -> web.Response:
+        if not self.reports_capacity:
+            return web.Response(status=404, text="404: Not Found")
+        return web.json_response({"model_path": self.model, "max_running_requests": self.slots})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """The server's counts, for a test that runs it in another process."""
+        with self._lock:
+            return web.json_response({
+                "requests": len(self._requests), "completions_served": self._served,
+                "sequences_started": self.sequences_started,
+                "most_generating": self.most_generating,
+                "n_asked": [r.get("n", 1) for r in self._requests],
+            })
 
     async def _models(self, request: web.Request) -> web.Response:
         with self._lock:
@@ -389,7 +439,96 @@ class OpenAIServer:
             return await _endless(request, fault.endless_mib)
         if fault is not None and not fault.serve:
             return self._inject(request, fault)
+        if body.get("stream") and self.streams:
+            return await self._stream(request, body, number, fault)
+        if self.seconds is not None or self.slots:
+            await asyncio.gather(*(self._generate(body, i) for i in range(self._n(body))))
         return self._answer(body, number, fault)
+
+    def _n(self, body: Body) -> int:
+        n = 1 if self.ignore_n else body.get("n", 1)
+        return n if isinstance(n, int) and n >= 1 else 1
+
+    async def _generate(self, body: Body, index: int, tick: Callable[[], Any] | None = None
+                        ) -> None:
+        """Generate one choice: wait for a slot, hold it for ``seconds``, calling ``tick``
+        every ``tick_s`` (a streamed token)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.slots or 1_000_000)
+        async with self._slots:
+            with self._lock:
+                self.sequences_started += 1
+                self._generating += 1
+                self.most_generating = max(self.most_generating, self._generating)
+            try:
+                left = self.seconds(body, index) if self.seconds is not None else 0.0
+                while True:
+                    await asyncio.sleep(min(left, self.tick_s))
+                    left -= self.tick_s
+                    if left <= 0:
+                        break
+                    if tick is not None:
+                        await tick()
+            finally:
+                with self._lock:
+                    self._generating -= 1
+
+    async def _stream(
+        self, request: web.Request, body: Body, number: int, fault: Fault | None
+    ) -> web.StreamResponse:
+        """A streamed answer: each choice's events as it generates, its finish when done."""
+        n = self._n(body)
+        if fault is not None and fault.max_choices is not None:
+            n = max(0, min(n, fault.max_choices))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        writing = asyncio.Lock()
+        finished = 0
+
+        async def send(choice: Body | None, usage: Body | None = None) -> None:
+            chunk = {"id": f"chatcmpl-{number}", "object": "chat.completion.chunk",
+                     "created": int(time.time()), "model": body.get("model", self.model),
+                     "choices": [choice] if choice is not None else []}
+            if usage is not None:
+                chunk["usage"] = usage
+            async with writing:
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        options = body.get("stream_options") or {}
+
+        async def one(index: int) -> dict[str, Any]:
+            nonlocal finished
+            fields = dict(self.responder(body, index))
+            reason = fields.pop("finish_reason", "stop")
+            if fault is not None and fault.null_content:
+                fields = {}
+            await send({"index": index, "delta": {"role": "assistant"}, "finish_reason": None})
+            await self._generate(body, index, lambda: send(
+                {"index": index, "delta": {"content": ""}, "finish_reason": None}))
+            last = {"index": index, "delta": fields, "finish_reason": reason}
+            own = {"message": fields}
+            # as vLLM's continuous_usage_stats: the tokens of this one choice
+            await send(last, _usage(body, [own]) if options.get("continuous_usage_stats")
+                       else None)
+            if fields:
+                self._count_served(number, 1)
+            finished += 1
+            if fault is not None and fault.cut_after_choices == finished:
+                _drop_connection(request)
+            return {"index": index, "message": {"role": "assistant", **fields},
+                    "finish_reason": reason}
+
+        tasks = [asyncio.create_task(one(index)) for index in range(n)]
+        try:
+            choices = await asyncio.gather(*tasks)
+        finally:  # cut, or the client went away: the other choices are aborted
+            for task in tasks:
+                task.cancel()
+        if options.get("include_usage"):
+            await send(None, _usage(body, list(choices)))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
     def _check_key(self, request: web.Request) -> web.Response | None:
         received = request.headers.get("Authorization", "")
@@ -449,9 +588,13 @@ class OpenAIServer:
             for choice in completion["choices"]:
                 choice["message"] = {"role": "assistant", "content": None}
         else:
-            with self._lock:
-                self._served += n
+            self._count_served(number, n)
         return web.json_response(completion)
+
+    def _count_served(self, number: int, count: int) -> None:
+        with self._lock:
+            self._served += count
+            self._served_by_request[number] = self._served_by_request.get(number, 0) + count
 
     def _completion(self, body: Body, number: int, n: int) -> Body:
         """A chat completion with ``n`` choices made by the responder."""
@@ -491,6 +634,17 @@ def _drop_connection(request: web.Request) -> NoReturn:
     raise asyncio.CancelledError
 
 
+def spread_seconds(unit_s: float) -> Callable[[Body, int], float]:
+    """Generation times from ``unit_s`` to 4 ``unit_s``, fixed by the prompt and the choice
+    (the same in every run), with a few long ones, as reasoning traces are."""
+
+    def seconds(body: Body, index: int) -> float:
+        code = int(hashlib.sha256(f"{index}|{last_user_text(body)}".encode()).hexdigest(), 16)
+        return unit_s * (1.0, 1.0, 1.5, 1.5, 2.0, 4.0)[code % 6]
+
+    return seconds
+
+
 def _serve_forever() -> None:
     """``python tests/openai_server.py --port 11434 --model deepseek-r1:7b``: a stand-in
     endpoint on loopback for trying r1eval by hand (answers as ``default_responder``)."""
@@ -502,6 +656,13 @@ def _serve_forever() -> None:
     parser.add_argument("--ignore-n", action="store_true")
     parser.add_argument("--fault-rate", type=float, default=0.0,
                         help="share of requests answered with a random fault")
+    parser.add_argument("--slots", type=int, default=0,
+                        help="choices generated at once, the rest queued (0: no limit)")
+    parser.add_argument("--unit-s", type=float, default=0.0,
+                        help="seconds a choice generates: 1 to 4 times this (see spread_seconds)")
+    parser.add_argument("--no-stream", action="store_true", help="answer streamed requests whole")
+    parser.add_argument("--report-capacity", action="store_true",
+                        help="say --slots at GET /get_server_info, as SGLang does")
     parser.add_argument("--fault-seed", type=int, default=0)
     parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS),
                         help="comma-separated, among: " + ", ".join(FAULT_KINDS))
@@ -509,7 +670,10 @@ def _serve_forever() -> None:
     faults = RandomFaults(args.fault_rate, args.fault_seed, args.fault_kinds.split(","),
                           slow_s=3600.0)
     with OpenAIServer(model=args.model, port=args.port, ignore_n=args.ignore_n,
-                      faults=faults if args.fault_rate else None) as server:
+                      faults=faults if args.fault_rate else None, slots=args.slots,
+                      seconds=spread_seconds(args.unit_s) if args.unit_s else None,
+                      streams=not args.no_stream,
+                      reports_capacity=args.report_capacity) as server:
         print(f"serving {args.model} at {server.base_url}", flush=True)
         threading.Event().wait()
 

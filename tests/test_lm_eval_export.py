@@ -27,6 +27,7 @@ from r1eval.store import LOG, read_log
 from r1eval.types import SamplingParams
 
 from local_models import require, write_small_data
+from openai_server import OpenAIServer, last_user_text
 
 
 def export(out: Path, data: Path, tasks: str, *flags: str) -> None:
@@ -54,6 +55,7 @@ def test_the_export_holds_r1evals_prompts_and_golds(tmp_path: Path) -> None:
         config = (tmp_path / "out" / f"{task_name(name)}.yaml").read_text()
         assert f"task: {task_name(name)}\n" in config
         assert f"process_results: !function {SHIM}.process_results\n" in config
+        assert "  seed: null\n" in config
         assert "  temperature: 0.6\n  top_p: 0.95\n  max_gen_toks: 32768\n" in config
         assert f"cache_dir: {json.dumps(str((tmp_path / 'out' / CACHE).resolve()))}" in config
     assert (tmp_path / "out" / f"{SHIM}.py").read_text().count("import") == 1
@@ -130,6 +132,39 @@ def lm_eval_verdicts(
         mean = sum(v for (t, _, _), v in verdicts.items() if t == name) / docs
         assert results["results"][task_name(name)][f"{METRIC},none"] == pytest.approx(mean)
     return verdicts
+
+
+class SeededServer:
+    """A responder that honours ``seed`` as vLLM does: a seed fixes the answer; without one
+    each response is a new draw. Remembers the answers it gave, per prompt."""
+
+    def __init__(self) -> None:
+        self.given: dict[str, list[str]] = {}
+
+    def __call__(self, body: dict[str, Any], index: int) -> dict[str, Any]:
+        prompt = last_user_text(body)
+        drawn = self.given.setdefault(prompt, [])
+        seed = body.get("seed")
+        drawn.append(f"\\boxed{{{seed if seed is not None else len(drawn)}}}")
+        return {"content": drawn[-1], "finish_reason": "stop"}
+
+
+@pytest.mark.lm_eval
+def test_lm_eval_draws_each_repeat_anew_from_a_server_that_honours_seeds(
+    tmp_path: Path
+) -> None:
+    """lm-eval sends seed 1234 with every request: the K repeats of a question came back
+    identical from a server that honours seeds. Exported, they are K draws."""
+    require("lm_eval")
+    write_small_data(tmp_path / "data")
+    export(tmp_path / "out", tmp_path / "data", "aime24", "--limit", "2", "--samples", "3",
+           "--temperature", "0.6", "--max-tokens", "64")
+    responder = SeededServer()
+    with OpenAIServer(responder=responder) as server:
+        lm_eval_verdicts(server, tmp_path / "out", ["aime24"])
+        requests = server.requests
+    assert len(requests) == 6 and all(body.get("seed") is None for body in requests)
+    assert [len(set(answers)) for answers in responder.given.values()] == [3, 3]
 
 
 def r1eval_verdicts(

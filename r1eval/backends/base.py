@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from r1eval.types import Completion, Request
 
-__all__ = ["Backend", "Preflight"]
+__all__ = ["Backend", "Capacity", "Incremental", "Preflight"]
 
 
 @runtime_checkable
@@ -41,4 +42,37 @@ class Preflight(Protocol):
     async def preflight(self) -> None:
         """Raise ``EndpointError`` if the endpoint cannot serve the run at all; send at most
         one tiny request."""
+        ...
+
+
+@runtime_checkable
+class Incremental(Protocol):
+    """A backend that hands over each completion as soon as it is finished (optional).
+
+    ``ignores_n`` becomes True once the backend found that its server answers one completion
+    whatever ``n`` is: the caller then sends one request per sample.
+    """
+
+    ignores_n: bool
+
+    async def generate_each(
+        self, request: Request, deliver: Callable[[Completion], Awaitable[None]]
+    ) -> None:
+        """Await ``deliver`` for each completion as it finishes, ``request.n`` in all, or
+        fewer when the server ignores ``n``; raise as ``Backend.generate`` does when the
+        rest cannot be obtained (what was delivered stays delivered)."""
+        ...
+
+    async def detect_n(self) -> None:
+        """Find out, cheaply and before the run's first request for several samples, whether
+        the server ignores ``n`` (it may leave it to the first answer)."""
+        ...
+
+
+@runtime_checkable
+class Capacity(Protocol):
+    """A backend that can ask its server how many sequences it generates at once."""
+
+    async def capacity(self) -> int | None:
+        """The server's limit, or None when it does not say."""
         ...

@@ -2,7 +2,7 @@
 batching.
 
 An in-process engine is driven like an endpoint: the runner keeps up to ``--concurrency``
-requests in flight, and ``BatchingBackend`` hands every request waiting at that moment to the
+samples in flight, and ``BatchingBackend`` hands every request waiting at that moment to the
 engine as one batch, on one worker thread (engines are not thread-safe, and the event loop must
 stay free to log and grade). When a batch fails with ``RequestFailed`` (a prompt longer than the
 context, out of memory), its requests are retried one at a time, so only the culprit fails.

@@ -42,8 +42,8 @@ import math
 import ssl
 import time
 import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -59,10 +59,11 @@ from tenacity import (
 )
 
 from r1eval import __version__
+from r1eval.backends.sse import StreamAssembler, StreamError
 from r1eval.errors import EndpointError, RequestFailed
 from r1eval.types import Completion, Request, SamplingParams, Usage
 
-__all__ = ["OpenAICompatBackend", "endpoint_identity"]
+__all__ = ["STREAM_MODES", "OpenAICompatBackend", "endpoint_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,13 @@ DEFAULT_MAX_RESPONSE_BYTES = 32 << 20
 _READ_CHUNK = 1 << 16
 #: A wait for the server's ``Retry-After`` at least this long is announced on screen.
 _ANNOUNCED_WAIT_S = 10.0
+#: ``auto``: stream requests for more than one choice (each choice is kept as it finishes);
+#: ``on``: stream every request; ``off``: never stream.
+STREAM_MODES = ("auto", "on", "off")
+#: Where SGLang reports its limits (``max_running_requests``), relative to the server's root.
+_SGLANG_INFO = "/get_server_info"
+
+Deliver = Callable[[Completion], Awaitable[None]]
 
 
 class _Retryable(Exception):
@@ -107,6 +115,17 @@ class _NoResponse(_Retryable):
     """The request got no HTTP response: refused, dropped, timed out."""
 
 
+@dataclass
+class _Stream:
+    """What one streamed request has brought so far."""
+
+    started: float
+    take: Deliver
+    waiting_for: str
+    assembler: StreamAssembler = field(default_factory=StreamAssembler)
+    delivered: int = 0
+
+
 @dataclass(frozen=True)
 class _Reply:
     status: int
@@ -117,8 +136,11 @@ class _Reply:
 class OpenAICompatBackend:
     """Talks to one model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
 
-    ``timeout_s`` bounds the wait for a response (the whole generation, since nothing is
-    streamed); ``max_attempts`` counts the first try; waits between attempts grow
+    ``timeout_s`` bounds the wait for a response: the whole generation when it is not
+    streamed; when it is, the wait for its first event, and ``idle_timeout_s`` each wait
+    between two events after that (a stream that keeps coming is never cut for being long:
+    the clock measures the server's silence, not the length of the trace). ``stream``: see
+    ``STREAM_MODES``. ``max_attempts`` counts the first try; waits between attempts grow
     exponentially from ``backoff_initial_s`` up to ``backoff_max_s`` with jitter, or follow
     the server's ``Retry-After`` up to ``retry_after_max_s``. ``max_connections`` should be
     at least the number of requests the caller keeps in flight.
@@ -137,6 +159,8 @@ class OpenAICompatBackend:
         backoff_max_s: float = 60.0,
         retry_after_max_s: float = 120.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        idle_timeout_s: float = 300.0,
+        stream: str = "auto",
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -161,6 +185,15 @@ class OpenAICompatBackend:
         self._proxy = _proxy_for(self._base_url)
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
+        if stream not in STREAM_MODES:
+            raise ValueError(f"stream must be one of {STREAM_MODES}, not {stream!r}")
+        self._stream = stream
+        self._idle_timeout_s = idle_timeout_s
+        #: Set when the server answered a streamed request with a plain JSON body.
+        self.streams = stream != "off"
+        #: Set from the first response that asked for several choices and got one.
+        self.ignores_n = False
+        self._n_checked = False
 
     def identity(self) -> dict[str, str]:
         """The model name and the normalised base URL (no key, no user:password)."""
@@ -196,7 +229,7 @@ class OpenAICompatBackend:
             total=timeout_s, sock_connect=min(timeout_s, _CONNECT_TIMEOUT_S)
         )
         data = None if body is None else json.dumps(body).encode()
-        url = self._base_url + path
+        url = path if "://" in path else self._base_url + path
         try:
             async with self._http().request(
                 method, url, data=data, timeout=timeout, proxy=self._proxy,
@@ -285,22 +318,216 @@ class OpenAICompatBackend:
 
     async def _with_retries(self, request: Request, n: int) -> list[Completion]:
         """One HTTP request for ``n`` choices, retried on transient failures."""
-        retrying = AsyncRetrying(
+        try:
+            completions: list[Completion] = await self._retrying()(self._attempt, request, n)
+        except _Retryable as err:
+            raise self._gave_up(err) from None
+        return completions
+
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=self._wait_s,
             retry=retry_if_exception_type(_Retryable),
             before_sleep=self._log_retry,
             reraise=True,
         )
+
+    def _gave_up(self, err: _Retryable) -> RequestFailed:
+        return RequestFailed(
+            f"{self._base_url}: gave up after {self._max_attempts} attempts; last: {err}",
+            transient=True,
+            status=err.status,
+        )
+
+    async def generate_each(self, request: Request, deliver: Deliver) -> None:
+        """Hand each completion to ``deliver`` as soon as it is finished; ask again only for
+        the ones not delivered.
+
+        Requests for several choices are streamed (``stream``): each choice is delivered when
+        its own last event arrives, so a stream that breaks after some choices finished keeps
+        them, and the next attempt asks only for the others (with the retries and back-off of
+        a request that failed whole). Returns once ``request.n`` were delivered, or fewer when
+        the server ignores ``n`` (``ignores_n`` is then True: the caller sends the rest as
+        separate requests, in parallel). Raises ``RequestFailed`` (or ``EndpointError``) when
+        the attempts ran out; what was delivered before stays delivered.
+        """
+        if request.n < 1:
+            raise ValueError(f"a request must ask for at least one completion, not {request.n}")
+        delivered = 0
+
+        async def take(completion: Completion) -> None:
+            nonlocal delivered
+            delivered += 1
+            await deliver(completion)
+
+        while delivered < request.n:
+            asked: int
+            served: int
+            try:
+                asked, served = await self._retrying()(
+                    self._attempt_each, request, lambda: request.n - delivered, take
+                )
+            except _Retryable as err:
+                raise self._gave_up(err) from None
+            self._check_n(asked, served)
+            if self.ignores_n:
+                return
+
+    async def detect_n(self) -> None:
+        """Ask once for two one-token choices, before a run's first request for several
+        samples: a server that answers one ignores ``n`` (``_check_n``), found out before any
+        request for many samples holds room for choices the server will never generate. When
+        the probe fails, the run's first answer decides."""
+        if self._n_checked:
+            return
         try:
-            completions: list[Completion] = await retrying(self._attempt, request, n)
-        except _Retryable as err:
-            raise RequestFailed(
-                f"{self._base_url}: gave up after {self._max_attempts} attempts; last: {err}",
-                transient=True,
-                status=err.status,
-            ) from None
-        return completions
+            completions = await self._attempt(replace(_PROBE, n=2), 2,
+                                              timeout_s=self._preflight_timeout_s)
+        except (_Retryable, RequestFailed) as err:
+            log.info("%s: probing n failed (%s): the first answer will tell", self._base_url,
+                     err)
+            return
+        self._check_n(2, len(completions))
+
+    def _check_n(self, asked: int, served: int) -> None:
+        """Decide from the first response that asked for several choices whether the server
+        honours ``n`` (llama.cpp and Ollama answer one choice whatever ``n`` is)."""
+        if self._n_checked or asked < 2:
+            return
+        self._n_checked = True
+        if served == 1:
+            self.ignores_n = True
+            log.warning(
+                "%s ignores n (asked for %d choices, got 1): from now on one request per "
+                "sample, all in parallel up to the sequence limit", self._base_url, asked
+            )
+
+    async def _attempt_each(
+        self, request: Request, wanted: Callable[[], int], take: Deliver
+    ) -> tuple[int, int]:
+        """One HTTP request for the ``wanted()`` choices still missing, each handed to
+        ``take`` when finished; returns (choices asked, choices the server generated)."""
+        n = wanted()
+        if self.streams and (self._stream == "on" or n > 1):
+            return n, await self._stream_attempt(request, n, take)
+        completions = await self._attempt(request, n)
+        for completion in completions[:n]:
+            await take(completion)
+        return n, len(completions)
+
+    async def _stream_attempt(self, request: Request, n: int, take: Deliver) -> int:
+        """One streamed request: the first event within ``timeout_s``, each next one within
+        ``idle_timeout_s``; returns how many choices the server generated."""
+        body = {**self._body(request, n), "stream": True,
+                "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=min(self._timeout_s, _CONNECT_TIMEOUT_S)
+        )
+        stream = _Stream(time.perf_counter(), take,
+                         waiting_for=f"the first event within {self._timeout_s:g} s")
+
+        def kept() -> str:
+            return f"({stream.delivered} of {n} choices kept)"
+
+        try:
+            async with asyncio.timeout(self._timeout_s) as deadline:
+                url = self._base_url + "/chat/completions"
+                async with self._http().post(
+                    url, data=json.dumps(body).encode(), timeout=timeout, proxy=self._proxy,
+                    headers={"Accept": "text/event-stream"}, allow_redirects=False,
+                ) as response:
+                    if response.status >= 300 or response.content_type != "text/event-stream":
+                        reply = await self._whole_reply(url, response)
+                        return await self._unstreamed(reply, n, stream.started, take)
+                    await self._read_events(response, stream, deadline)
+            for choice in stream.assembler.close():
+                await self._deliver_streamed(choice, stream)
+        except StreamError as err:
+            raise _Retryable(f"{self._detail(str(err))} {kept()}") from None
+        except TimeoutError:
+            raise _NoResponse(f"no response: nothing came in {stream.waiting_for} {kept()}"
+                              ) from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise _NoResponse(f"no response: {self._detail(_root_cause(err))} {kept()}"
+                              ) from None
+        generated = len(stream.assembler.indexes)
+        if stream.assembler.unfinished() or (not stream.assembler.done and generated < n):
+            raise _NoResponse(f"the stream stopped before its end {kept()}")
+        if not stream.delivered:
+            raise _Retryable("malformed response: no choice carries any output")
+        return generated
+
+    async def _read_events(
+        self, response: aiohttp.ClientResponse, stream: _Stream, deadline: asyncio.Timeout
+    ) -> None:
+        """Read a stream to its end, delivering each choice as it finishes; the deadline
+        moves to ``idle_timeout_s`` after each event (not while delivering: logging and
+        grading are not the server's silence)."""
+        loop = asyncio.get_running_loop()
+        read = 0
+        while line := await response.content.readline():
+            read += len(line)
+            if read > self._max_response_bytes:  # a stream without end
+                raise _read_capped_error(self._max_response_bytes, response.status)
+            stream.waiting_for = f"the next event within {self._idle_timeout_s:g} s"
+            deadline.reschedule(None)
+            for choice in stream.assembler.feed(line):
+                await self._deliver_streamed(choice, stream)
+            deadline.reschedule(loop.time() + self._idle_timeout_s)
+
+    async def _deliver_streamed(self, choice: dict[str, Any], stream: _Stream) -> None:
+        """Deliver one finished choice of a stream; nothing when it carries no output (it is
+        asked for again).
+
+        Its token counts are its own where the server counted them per choice (vLLM's
+        ``continuous_usage_stats``), the prompt's counted once, on the request's first
+        choice delivered, so sums stay what the server billed. Otherwise it carries none
+        and the log estimates them from its text (marked so): the request's usage comes
+        only after its last choice.
+        """
+        output = _output(choice)
+        if output is None:
+            return
+        text, reasoning, finish_reason = output
+        own = _usage(choice.get("usage"), shared_by=1)
+        if own.completion_tokens is not None and stream.delivered:
+            own = replace(own, prompt_tokens=0)
+        stream.delivered += 1
+        await stream.take(Completion(text, reasoning, finish_reason, own,
+                                     time.perf_counter() - stream.started,
+                                     stream.assembler.model))
+
+    async def _unstreamed(self, reply: _Reply, n: int, started: float, take: Deliver) -> int:
+        """A streamed request answered with an error status or a whole JSON body (a server
+        that does not stream: it is not asked to stream again)."""
+        if reply.status == 400 and self._stream == "auto":
+            self.streams = False  # perhaps the stream options: asked again whole, at once
+            log.warning("%s refused a streamed request (%s): not streaming", self._base_url,
+                        self._detail(_server_message(reply)))
+            raise _Retryable("HTTP 400 to a streamed request", retry_after_s=0.0)
+        if reply.status >= 400:
+            raise self._status_error(reply)
+        if self.streams:
+            self.streams = False
+            log.info("%s answers streamed requests whole: not streaming", self._base_url)
+        completions = self._parse(reply, started)
+        for completion in completions[:n]:
+            await take(completion)
+        return len(completions)
+
+    async def capacity(self) -> int | None:
+        """How many sequences the server generates at once, where it says: SGLang's
+        ``max_running_requests`` (``GET /get_server_info`` at the server's root). None when
+        it does not say (vLLM publishes no ``max_num_seqs``; hosted APIs nothing)."""
+        root = self._base_url.removesuffix("/v1")
+        try:
+            reply = await self._request("GET", root + _SGLANG_INFO, None,
+                                        self._preflight_timeout_s)
+            info = json.loads(reply.body) if reply.status == 200 else None
+        except (_NoResponse, json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return _max_running_requests(info)
 
     async def _attempt(
         self, request: Request, n: int, timeout_s: float | None = None
@@ -313,6 +540,10 @@ class OpenAICompatBackend:
         )
         if reply.status >= 400:
             raise self._status_error(reply)
+        return self._parse(reply, started)
+
+    def _parse(self, reply: _Reply, started: float) -> list[Completion]:
+        """The completions of a whole (not streamed) HTTP 200 answer."""
         try:
             response = json.loads(reply.body)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -416,10 +647,14 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
                 break
         else:
             return bytes(body)
-    raise RequestFailed(
+    raise _read_capped_error(limit, response.status)
+
+
+def _read_capped_error(limit: int, status: int) -> RequestFailed:
+    return RequestFailed(
         f"the response is larger than {limit / (1 << 20):g} MiB (--max-response-mib), "
         "far more than any completion: not read",
-        transient=False, status=response.status,
+        transient=False, status=status,
     )
 
 
@@ -508,6 +743,18 @@ def _model_ids(body: bytes) -> list[str]:
     if not isinstance(entries, list):
         return []
     return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
+
+def _max_running_requests(info: object) -> int | None:
+    """SGLang's limit, at the top of ``/get_server_info`` or in its ``internal_states``."""
+    if not isinstance(info, dict):
+        return None
+    places = [info, *(s for s in info.get("internal_states") or () if isinstance(s, dict))]
+    for place in places:
+        value = _count(place.get("max_running_requests"))
+        if value is not None and value > 0:
+            return value
+    return None
 
 
 def _count(value: object) -> int | None:

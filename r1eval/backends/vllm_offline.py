@@ -133,8 +133,8 @@ class VLLMEngine:
 class VLLMBackend(BatchingBackend):
     """``vllm:PATH`` as a ``Backend``; the engine starts on ``preflight`` or the first request.
 
-    Give the run a high ``--concurrency`` (e.g. 256): it is the number of requests that vLLM
-    can schedule together.
+    Give the run a high ``--concurrency`` (the default, 256): it is the number of samples
+    that vLLM can schedule together.
     """
 
     def __init__(self, spec: str, options: LocalModelOptions | None = None) -> None:

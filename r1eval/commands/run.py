@@ -37,8 +37,17 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument("--data-dir", dest="data_dir", type=Path,
                      help="local benchmark files instead of the Hub (or R1EVAL_DATA_DIR)")
     run.add_argument("--task-dir", dest="task_dir", type=Path, help="extra folder of task files")
-    run.add_argument("--concurrency", type=int, help="requests in flight (default 32)")
-    run.add_argument("--timeout", type=float, help="seconds per request (default 1800)")
+    run.add_argument("--concurrency", type=int,
+                     help="samples in flight, the repeats of a question split to fit (default: "
+                     "the server's capacity where it says, e.g. SGLang; else 256)")
+    run.add_argument("--timeout", type=float,
+                     help="seconds per request, or to the first event of a streamed one "
+                     "(default 1800)")
+    run.add_argument("--idle-timeout", dest="idle_timeout", type=float,
+                     help="seconds a stream may stay silent once it began (default 300)")
+    run.add_argument("--stream", choices=["auto", "on", "off"],
+                     help="stream requests: auto (default) those of several samples, so each "
+                     "sample is kept as it finishes")
     run.add_argument("--max-attempts", dest="max_attempts", type=int,
                      help="attempts per request on transient failures (default 8)")
     run.add_argument("--max-response-mib", dest="max_response_mib", type=int,
