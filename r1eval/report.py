@@ -1,8 +1,11 @@
-"""A self-contained HTML report of one run: scores, and every sample, browsable and filterable.
+"""A self-contained HTML report of one run (or of two, side by side): an overview per task,
+a grid of questions, response lengths, and every sample, browsable and filterable.
 
-Everything (data, styles, script) is inside the one file, so it opens with no network. The
-samples travel as JSON and the page draws one page of rows at a time, so a 14,042-sample MMLU
-run stays responsive. Text is always inserted with ``textContent``, never as HTML.
+Everything (data, styles, script, MathJax) is inside the one file, so it opens with no
+network. What the views show is computed in ``r1eval.report_views``; the data travel as JSON
+and the page draws only what is on screen (a page of samples, one task's questions), so a
+100,000-sample run stays responsive. Text is always inserted with ``textContent``, never as
+HTML; MathJax typesets it in place.
 
 Question texts come from the task's data when it can be read; tasks whose authors ask that
 their questions never appear in plain text (GPQA: ``Task.private_text``) are left out unless
@@ -14,30 +17,39 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from r1eval.compare import compare_runs
 from r1eval.data import load_task
 from r1eval.errors import DataError, UsageError
 from r1eval.multiple_choice import question_as_shown
 from r1eval.registry import available_tasks
+from r1eval.regress import Comparison
+from r1eval.report_math import mathjax_script
+from r1eval.report_views import lengths, overview, question_table, regression
+from r1eval.reported import load_reported
 from r1eval.response import DEFAULT_FORMATS, TraceFormat, run_trace_formats, split_response
 from r1eval.runs import Run
-from r1eval.table import percent
 from r1eval.types import Completion, Sample
 
 _TEMPLATE = Path(__file__).with_name("report_template.html")
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|DATA|MATHJAX)\}\}")
 SAMPLE_FIELDS = ["task", "id", "repeat", "verdict", "extracted", "gold", "method", "finish",
-                 "tokens", "question", "reasoning", "answer", "note"]
+                 "tokens", "reasoningTokens", "question", "reasoning", "answer", "note"]
 
 
-def question_texts(run: Run, data_dir: Path | None, include_private: bool) -> dict[str, Any]:
+def question_texts(
+    run: Run, data_dir: Path | None, include_private: bool, task_dir: Path | None = None
+) -> dict[str, Any]:
     """``{task: {sample_id: Sample}}`` for the tasks whose data can be read, and notes."""
     texts: dict[str, dict[str, Sample]] = {}
     notes: list[str] = []
-    known = available_tasks()
+    known = available_tasks(task_dir)
     for name, entry in run.manifest.get("tasks", {}).items():
         task = known.get(name)
         if task is None:
@@ -69,6 +81,8 @@ def _recorded_data_dir(source: dict[str, Any], relative: str) -> Path | None:
 
 
 def _sample_rows(run: Run, texts: dict[str, dict[str, Sample]]) -> list[list[Any]]:
+    """One row per sample. ``question`` is set only where this repeat showed the options in
+    an order of its own (GPQA shuffles them); otherwise the page shows the question table's."""
     rows = []
     try:
         formats = run_trace_formats(run.manifest)
@@ -77,16 +91,19 @@ def _sample_rows(run: Run, texts: dict[str, dict[str, Sample]]) -> list[list[Any
     for s in run.samples.to_dict("records"):
         sample = texts.get(s["task"], {}).get(s["sample_id"])
         order = s["option_order"] if isinstance(s["option_order"], list) else None
-        question = "" if sample is None else question_as_shown(sample, order)
+        question = None if sample is None or order is None else question_as_shown(sample, order)
         reasoning, answer = _split(s["text"], s["reasoning"], s["finish_reason"], formats)
-        tokens = s["completion_tokens"]
         note = s["error"] if s["verdict"] == "error" else (s["failure"] or "")
         rows.append([_missing_as_none(value) for value in (
             s["task"], s["sample_id"], int(s["repeat"]), s["verdict"], s["extracted"],
-            s["gold"], s["method"], s["finish_reason"],
-            None if pd.isna(tokens) else round(tokens), question, reasoning, answer, note,
+            s["gold"], s["method"], s["finish_reason"], _count(s["completion_tokens"]),
+            _count(s["reasoning_tokens"]), question, reasoning, answer, note,
         )])
     return rows
+
+
+def _count(tokens: Any) -> int | None:
+    return None if tokens is None or pd.isna(tokens) else round(tokens)
 
 
 def _missing_as_none(value: Any) -> Any:
@@ -104,33 +121,52 @@ def _split(
     return final.reasoning or "", final.answer or ""
 
 
-def _score_rows(run: Run) -> list[list[Any]]:
-    return [
-        [s["task"], percent(s["pass@1"]), f"{percent(s['ci_low'])}-{percent(s['ci_high'])}",
-         s["n_questions"], s["samples_per_question"], percent(s["truncated_rate"]),
-         percent(s["no_answer_rate"]), s["n_errors"]]
-        for s in run.scores.to_dict("records")
-    ]
+def _token_limit(run: Run) -> int | None:
+    limit = run.manifest.get("identity", {}).get("sampling", {}).get("max_tokens")
+    return int(limit) if isinstance(limit, int | float) else None
 
 
-def render(run: Run, data_dir: Path | None = None, include_private_text: bool = False) -> str:
-    """The report page of ``run`` (``run`` loaded with ``with_text=True``)."""
+def render(
+    run: Run, data_dir: Path | None = None, include_private_text: bool = False, *,
+    reported_as: str | None = None, margin: float = 0.05, comparison: Comparison | None = None,
+    task_dir: Path | None = None, claims: Sequence[Path] = (),
+) -> str:
+    """The report page of ``run`` (loaded with ``with_text=True``). ``reported_as`` names the
+    model in the registry of reported figures (default: the run's model name); ``comparison``
+    (``r1eval.regress.compare_runs`` with ``run`` as the candidate) adds the regression view;
+    ``task_dir`` is a folder of extra task files, as ``r1eval run --task-dir``; ``claims``
+    are TOML files of reported figures beside the registry's, as ``r1eval compare --claims``."""
     if "text" not in run.samples.columns:
         raise UsageError("the report needs the response texts: load the run with with_text=True")
-    questions = question_texts(run, data_dir, include_private_text)
+    questions = question_texts(run, data_dir, include_private_text, task_dir)
+    known = available_tasks(task_dir)
+    rows = compare_runs([run], load_reported(claims), known, margin, [reported_as])
+    table = question_table(run, {name: task.breakdown for name, task in known.items()})
+    for question in table:  # the options lettered in the data's own order
+        sample = questions["texts"].get(question["task"], {}).get(question["id"])
+        question["text"] = None if sample is None else question_as_shown(sample)
+    limit = _token_limit(run)
+    mathjax = mathjax_script()
     payload = {
         "run": run.name,
         "model": run.model,
-        "scoreHeader": ["task", "pass@1 %", "95% CI", "questions", "K", "truncated %",
-                        "no answer %", "errors"],
-        "scores": _score_rows(run),
+        "tokenLimit": limit,
+        "overview": overview(run, rows),
+        "questions": table,
+        "lengths": [lengths(run, task, limit) for task in sorted(run.samples["task"].unique())],
         "fields": SAMPLE_FIELDS,
         "samples": _sample_rows(run, questions["texts"]),
-        "notes": questions["notes"],
+        "regression": regression(comparison) if comparison is not None else None,
+        "mathjax": mathjax is not None,
+        "notes": questions["notes"] + ([] if mathjax else [
+            "math shown as source: install django-static-mathjax to typeset it"]),
     }
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str,
                       allow_nan=False)
-    data = data.replace("</", "<\\/")  # never close the script element from inside the data
-    template = _TEMPLATE.read_text(encoding="utf-8")
-    title = html.escape(f"r1eval report: {run.model} ({run.name})")
-    return template.replace("{{TITLE}}", title).replace("{{DATA}}", data)
+    # "<" appears in JSON only inside strings, where \u003c reads the same: the data can then
+    # neither close its script element nor open a comment in it.
+    data = data.replace("<", "\\u003c")
+    parts = {"TITLE": html.escape(f"r1eval report: {run.model} ({run.name})"), "DATA": data,
+             "MATHJAX": mathjax or ""}
+    # One pass, so no part is searched for another's placeholder.
+    return _PLACEHOLDER.sub(lambda m: parts[m.group(1)], _TEMPLATE.read_text(encoding="utf-8"))

@@ -26,6 +26,19 @@ def official_data_dir() -> Path:
     return Path(os.environ.get("R1EVAL_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def require_browser() -> None:
+    """Skip without Debian's chromium and chromedriver; fail when R1EVAL_REQUIRE_BROWSER=1."""
+    if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
+        return
+    if os.environ.get("R1EVAL_REQUIRE_BROWSER") == "1":
+        pytest.fail("chromium and chromedriver are required (apt-get install chromium "
+                    "chromium-driver)")
+    pytest.skip("no chromium/chromedriver")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The official benchmark files; CI sets R1EVAL_REQUIRE_DATA=1 so absence is a failure."""

@@ -5,6 +5,7 @@ samples are needed fast. Responses come from a ``responder(item) -> Completion |
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,14 +32,15 @@ def build_run(
     run_dir: Path | None, data_dir: Path, tasks: str, responder: Responder, *, model: str = "m",
     limit: int | None = None, samples: int | None = 1, stop_after: int | None = None,
     created: str = "2026-01-01T00:00:00+0000", protocol: str = "none",
-    base_url: str = "http://127.0.0.1:9/v1",
+    base_url: str = "http://127.0.0.1:9/v1", max_tokens: int | None = None,
+    task_dir: Path | None = None,
 ) -> Path:
     """Write a run folder (``run_dir`` None: the default folder ``r1eval run`` would use, under
     the current directory); ``stop_after`` leaves the rest of the plan unattempted; ``samples``
     None with ``protocol="r1"`` takes each task's K from the protocol."""
     config = RunConfig(model=model, base_url=base_url, tasks=tasks, limit=limit,
                        samples=samples, data_dir=data_dir, run_dir=run_dir, grader_workers=0,
-                       protocol=protocol)
+                       protocol=protocol, max_tokens=max_tokens, task_dir=task_dir)
     prepared = prepare(config, {}, key_explicit=False)
     graders = {t.task.name: t.task.grader for t in prepared.loaded}
     with RunFolder(prepared.run_dir) as folder:
@@ -53,3 +55,16 @@ def build_run(
             folder.append(grade_record(item, grade))
         folder.write_scores(compute_scores(prepared, folder))
     return prepared.run_dir
+
+
+def varied_math(item: WorkItem) -> Completion | None:
+    """A math responder for K > 1, by question and repeat: right, wrong (a fraction),
+    truncated at 4,000 tokens, or (first repeat only) a failed request; lengths differ by
+    verdict, so accuracy depends on length."""
+    n = hashlib.sha256(f"{item.sample.id}#{item.repeat}".encode()).digest()[0] % 4
+    if n == 3 and item.repeat == 0:
+        return None
+    if n == 2:
+        return answer("<think>still thinking", finish_reason="length", tokens=4000)
+    value = item.prompt.gold if n == 0 else "\\frac{9}{8}"
+    return answer(f"<think>Let $x=1$.</think>So $\\boxed{{{value}}}$.", tokens=700 + 600 * n)

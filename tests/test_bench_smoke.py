@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, require_browser
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
@@ -72,3 +72,23 @@ def test_slots(data_dir: Path) -> None:
     for shape in ("AIME 4 x 8, n honoured", "AIME 4 x 8, n ignored", "MMLU 24 x 1, 4 slots"):
         assert re.search(rf"\| {re.escape(shape)} +\| r1eval +\| \d+\.\d\d \(", out), out
         assert re.search(rf"{re.escape(shape)}, r1eval: span / ideal at most {NUMBER}", out)
+
+
+@pytest.mark.browser
+def test_report_page(data_dir: Path) -> None:
+    require_browser()
+    out = run_bench("report_page.py", data_dir)
+    assert "The report page of a 40-sample run in headless Chromium" in out, out
+    for step in ("open: page ready (in-page clock)", "open a question", "next page of samples"):
+        assert re.search(rf"\| {re.escape(step)}[^|]*\| \d+\.\d\d +\| \d+\.\d\d ", out), out
+
+
+@pytest.mark.browser
+def test_report_screenshots(tmp_path: Path) -> None:
+    require_browser()
+    command = [sys.executable, str(REPO / "bench" / "report_screenshots.py"), f"--out={tmp_path}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    views = ("lengths", "overview", "questions", "regression", "samples")
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"{v}.png" for v in views]
+    assert all(p.stat().st_size > 10_000 for p in tmp_path.glob("*.png"))  # not blank

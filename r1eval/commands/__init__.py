@@ -16,7 +16,7 @@ COMMANDS: dict[str, str] = {
     "(run --dry-run)",
     "tasks": "list the available tasks with version, question count and data source",
     "leaderboard": "write a leaderboard CSV (one row per run and task, with provenance)",
-    "report": "write a self-contained HTML report of a run (scores and every sample)",
+    "report": "write a self-contained HTML report of a run, or of two side by side",
     "regress": "compare a candidate run with its base run question by question (a CI gate)",
     "power": "samples per question needed to detect a drop of a given size (plans regress)",
     "compare": "compare runs with their models' reported scores: reproduced, below, above or "
