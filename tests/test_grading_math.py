@@ -164,8 +164,34 @@ ISSUE_14_CASES = [
 ]
 
 
+# Found by grading 1,030 real published responses (bench/grading_corpus.py; the cases are our own
+# words, the failure is theirs): a response cut off in the middle of an expression, with no
+# finish_reason to say so, was graded on the fragment. math-verify reads "\frac{2}{5} - \frac"
+# as 2/5 (credited, was: right) and other fragments as some wrong value (was: wrong, with junk
+# such as "\frac{15" as the extracted answer); a cut-off statement hid nothing before it.
+CUT_OFF_CASES = [
+    ("Collecting terms we get \\(q = \\frac{2}{5} - \\frac", "\\frac{2}{5}", False,
+     "fallback", "no_answer"),
+    ("Collecting terms, q = \\frac{2}{5} - \\frac", "\\frac{2}{5}", False, "fallback",
+     "no_answer"),
+    ("First the answer is \\frac{3}{4}. Actually, the answer is \\frac{3}{4} - \\frac",
+     "\\frac{3}{4}", False, "fallback", "no_answer"),
+    ("We halve it and the ratio is \\frac{15", "\\frac{15}{2}", False, "fallback", "no_answer"),
+    ("Adding the parts, the length is 40 \\cdot \\sqrt", "40", False, "fallback", "no_answer"),
+    ("The total is 12 +", "12", False, "fallback", "no_answer"),
+    ("So \\boxed{506} was a guess.\nFinal Answer: \\boxed{", "506", False, "fallback",
+     "no_answer"),
+    # ...while whole values, brackets and escaped braces included, are still answers
+    ("Hence the value is \\(3\\sqrt{2} + 1\\).", "3\\sqrt{2}+1", True, "fallback", None),
+    ("so the set is \\{1, 2\\}", "\\{1,2\\}", True, "fallback", None),
+    ("The interval is (0, 1]", "(0,1]", True, "fallback", None),
+    ("The final answer is 2\\pi", "2\\pi", True, "stated", None),
+    ("The answer is 12 + \\frac{1}{2}, not \\boxed{12}", "12", True, "boxed", None),
+]
+
+
 @pytest.mark.parametrize(("response", "gold", "correct", "method", "failure"),
-                         CASES + ISSUE_14_CASES)
+                         CASES + ISSUE_14_CASES + CUT_OFF_CASES)
 def test_grade_math(
     response: str, gold: str, correct: bool, method: str, failure: str | None
 ) -> None:

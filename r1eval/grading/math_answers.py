@@ -13,6 +13,8 @@ The prediction is the LAST answer statement of the answer, boxed or not (``choos
   the last box, or with no box at all (``r1eval.grading.math_statements``).
 - ``fallback``: with neither, the value the last sentence ends on ("Therefore, n is 3."); a
   last sentence that states no value (a response cut off mid-reasoning) has no answer.
+- none: an answer that stops in the middle of its last statement or value ("The answer is
+  \\frac{3}{4} - \\frac", "Final Answer: \\boxed{") has no answer, whatever came before it.
 
 Before math-verify compares them, ordinal suffixes are dropped (``12^{\\text{th}}``), a gold
 in percent is compared as a number of percent (``0.25`` is not ``25\\%``), and numbers written
@@ -153,6 +155,10 @@ def choose_answer(answer: str, multi_valued: bool) -> Chosen | None:
     tail = answer[offset:]
     boxes = find_boxes(answer)
     statement = answer_statement(tail)
+    if statement is not None and statement.cut_off:
+        if not boxes or offset + statement.start >= boxes[-1].end:
+            return None  # the answer stops mid-statement: it states nothing
+        statement = None
     if boxes:
         later = statement is not None and not statement.text_answer \
             and offset + statement.start >= boxes[-1].end

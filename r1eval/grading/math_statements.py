@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["Statement", "answer_statement", "final_sentence", "math_prefix"]
+__all__ = ["Statement", "answer_statement", "final_sentence", "is_whole", "math_prefix"]
 
 # "The final answer is", "Final Answer:", "answer =", "**Answer:**", "answer is:".
 _PHRASE = re.compile(
@@ -43,15 +43,23 @@ _ANCHOR = re.compile(r"=|\b(?:is|are|equals|be)\b")
 # After a statement, only this much may follow before the end of the answer: a statement
 # followed by pages of text is a thought in the middle of reasoning, not the answer.
 STATEMENT_TAIL_CHARS = 300
+# What a whole value never ends on: an operator, or a command still waiting for its argument.
+_DANGLING_END = re.compile(
+    r"(?:[-+*/=^_,]|\\(?:[dtc]?frac|sqrt|[dt]?binom|left|right|boxed|fbox|text\w*|math\w*|"
+    r"operatorname|overline|vec|hat|bar|cdot|times|div|pm|mp|leq?|geq?|neq?|approx)?)\s*$"
+)
+_ESCAPED_BRACE = re.compile(r"\\[{}]")
 
 
 @dataclass(frozen=True)
 class Statement:
-    """A stated answer: ``value`` starts at ``start`` of the text; ``text_answer`` for a word."""
+    """A stated answer: ``value`` starts at ``start`` of the text; ``text_answer`` for a word;
+    ``cut_off`` for a statement that stops mid-expression (it states no answer)."""
 
     start: int
     value: str
     text_answer: bool
+    cut_off: bool = False  # a statement whose value stops mid-expression (``is_whole``)
 
     @property
     def end(self) -> int:
@@ -60,7 +68,8 @@ class Statement:
 
 def answer_statement(text: str) -> Statement | None:
     """The last explicit answer statement of ``text`` with a readable value, if it is near the
-    end (at most ``STATEMENT_TAIL_CHARS`` follow it), else None."""
+    end (at most ``STATEMENT_TAIL_CHARS`` follow it), else None. The last statement may be one
+    cut off mid-expression (``cut_off``): it hides the earlier ones, and states no answer."""
     found = None
     for phrase in _PHRASE.finditer(text):
         statement = _value_at(text, phrase.end())
@@ -91,7 +100,7 @@ def final_sentence(text: str) -> Statement | None:
     value = math_prefix(rest)
     if value:
         after = rest.find(value) + len(value)
-        if _UNIT_TAIL.fullmatch(rest, after):
+        if _UNIT_TAIL.fullmatch(rest, after) and is_whole(value):
             return Statement(start + rest_start + rest.find(value), value, False)
         return None
     word = rest.strip().rstrip(".!").strip("*_")
@@ -127,6 +136,19 @@ def math_prefix(rest: str) -> str:
     if not re.search(r"[0-9\\A-Za-z]", value):
         return ""
     return value
+
+
+def is_whole(value: str) -> bool:
+    """False for a value cut off mid-expression (see the module docstring)."""
+    if _DANGLING_END.search(value):
+        return False
+    depth = 0
+    for char in _ESCAPED_BRACE.sub("", value):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    opened = value.count("(") + value.count("[")
+    return depth == 0 and opened == value.count(")") + value.count("]")
 
 
 def _last(matches: Iterator[re.Match[str]]) -> re.Match[str] | None:
@@ -165,7 +187,7 @@ def _value_at(text: str, start: int) -> Statement | None:
     rest = text[position : line_end.start() if line_end else len(text)]
     value = math_prefix(rest)
     if value:
-        return Statement(position, value, False)
+        return Statement(position, value, False, cut_off=not is_whole(value))
     word = rest.strip().strip("*_")
     if _SINGLE_WORD.fullmatch(word):
         return Statement(position + rest.find(word), word, True)
