@@ -41,6 +41,8 @@ TRACE_FORMATS = {
     "thinking": TraceFormat("<thinking>", "</thinking>"),
     "reasoning": TraceFormat("<reasoning>", "</reasoning>"),
     "seed": TraceFormat("<seed:think>", "</seed:think>"),
+    # s1 / s1.1 (simplescaling): "<|im_start|>think ... <|im_start|>answer Answer: ...".
+    "s1": TraceFormat("<|im_start|>think", "<|im_start|>answer"),
 }
 DEFAULT_DELIMITERS = ("think", "thought")
 OPEN_TAG = TRACE_FORMATS["think"].open

@@ -63,6 +63,21 @@ OTHER_FORMATS = [
 ]
 
 
+def test_an_s1_response_is_graded_on_its_answer_section_only() -> None:
+    # s1 / s1.1 write "<|im_start|>think" (often in the prompt) ... "<|im_start|>answer" answer.
+    # In real published s1.1 responses the answer section was cut off after a boxed draft in
+    # the thinking: without the "s1" delimiters that draft was graded as the answer.
+    s1 = trace_formats(["s1"])
+    finished = completion("so maybe \\boxed{4}\n<|im_start|>answer\nAnswer: \\boxed{5}")
+    assert split_response(finished, s1).answer == "Answer: \\boxed{5}"
+    assert grade_completion(finished, "5", grade_math, s1).correct
+    cut = completion("we get \\boxed{23}.\n<|im_start|>answer\nAnswer: To add the roots, we")
+    assert grade_completion(cut, "23", grade_math, s1).failure == "no_answer"
+    assert grade_completion(cut, "23", grade_math).correct  # the default delimiters: the draft
+    unterminated = completion("<|im_start|>think\nso \\boxed{4}")
+    assert grade_completion(unterminated, "4", grade_math, s1).failure == "no_answer"
+
+
 @pytest.mark.parametrize(
     ("given", "reasoning", "answer", "truncated"),
     [case[1:] for case in SPLITS + OTHER_FORMATS],
