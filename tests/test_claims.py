@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from r1eval.cli import main
 from r1eval.errors import UsageError
 from r1eval.reported import Figure, load_reported
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "REFERENCE.md"
+PUBLISHED = Path(__file__).with_name("published_tables.md")
 
 GOOD = """
 [source]
@@ -60,24 +59,38 @@ def test_builtin_registry_loads_every_source_of_the_reference() -> None:
         ("aime24", 64), ("math500", 4), ("gpqa_diamond", 8)}
 
 
-def _reference_numbers(section: str) -> list[float]:
-    """Every number in the tables of one subsection of REFERENCE.md section 1."""
-    text = REFERENCE.read_text(encoding="utf-8")
-    body = text.split(f"### {section}", 1)[1].split("###", 1)[0].split("API prices", 1)[0]
-    numbers = []
-    for line in body.splitlines():
-        if line.startswith("|") and not line.startswith("|--"):
-            cells = [c.strip().lstrip("~") for c in line.strip("|").split("|")]
-            numbers += [float(c) for c in cells if re.fullmatch(r"\d+(\.\d+)?", c)]
-    return numbers
+def _published_cells() -> dict[tuple[str, str, str], tuple[str, str | None]]:
+    """``(source, model, benchmark) -> (value as printed, metric if the header names one)``
+    for every cell of tests/published_tables.md."""
+    reported = load_reported()
+    cells: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+    for section in PUBLISHED.read_text(encoding="utf-8").split("\n## ")[1:]:
+        source = section.split(":", 1)[0]
+        rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+                for line in section.splitlines()
+                if line.startswith("|") and not line.startswith("|--")]
+        header, body = rows[0], rows[1:]
+        by_benchmark = header[0] == "benchmark"  # a row per benchmark, a column per model
+        for row in body:
+            for column, value in zip(header[1:], row[1:], strict=True):
+                model, benchmark = (column, row[0]) if by_benchmark else (row[0], column)
+                resolved = reported.resolve(model)
+                assert resolved is not None, f"{model} does not resolve"
+                name, *metric = benchmark.split()
+                cells[source, resolved[0], name] = (value, metric[0] if metric else None)
+    return cells
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/REFERENCE.md not found")
-@pytest.mark.parametrize(("section", "source"), [
-    ("1a.", "deepseek-r1-article"), ("1b.", "deepseek-r1-readme"), ("1c.", "open-r1")])
-def test_registry_values_are_exactly_the_reference_tables(section: str, source: str) -> None:
-    values = sorted(c.figure.value for c in load_reported().claims if c.source.id == source)
-    assert values == sorted(_reference_numbers(section))
+def test_registry_holds_exactly_the_published_tables() -> None:
+    """Every cell of each source's tables, at its model and benchmark, and nothing else."""
+    published = _published_cells()
+    registry = {(c.source.id, c.figure.model, c.figure.benchmark): (c.figure.shown(),
+                                                                   c.figure.metric)
+                for c in load_reported().claims}
+    assert set(registry) == set(published)
+    for key, (value, metric) in published.items():
+        assert registry[key][0] == value, key
+        assert metric is None or registry[key][1] == metric, key
 
 
 @pytest.mark.parametrize(("name", "expected"), [

@@ -105,7 +105,7 @@ def test_with_reported_puts_published_figures_beside_measured_ones(
     published = {(r["source"][:20], r["task"], r["metric"]): r["value"]
                  for r in rows if r["source"] != "measured by r1eval"}
     values = {key[1:]: float(v) for key, v in published.items()}
-    # REFERENCE.md section 1: article 55.5 / 92.8, README cons@64 83.3 and GPQA 49.1,
+    # tests/published_tables.md: article 55.5 / 92.8, README cons@64 83.3 and GPQA 49.1,
     # open-r1 50.8 / 94.5 / 50.5
     assert values[("math500", "pass@1")] in (92.8, 94.5)
     assert ("aime24", "cons@64") in values and values[("aime24", "cons@64")] == 83.3
