@@ -14,9 +14,19 @@ from r1eval.errors import UsageError
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["plot_comparison"]
+__all__ = ["plot_comparison", "require_matplotlib"]
 
 _MARKERS = "DsovP^X*"
+
+
+def require_matplotlib() -> None:
+    """Fail with the fix when matplotlib is missing: called before anything is printed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--figure needs matplotlib, which r1eval installs only with its "
+                         "figure extra: pip install 'r1eval[figure]' (from a clone: "
+                         "pip install '.[figure]')") from None
 _VERDICT_COLOURS = {"reproduced": "tab:green", "below": "tab:red", "above": "tab:blue",
                     "inconclusive": "tab:orange"}
 _VERDICT_LABELS = {"reproduced": "reproduced", "below": "below (run scored lower)",
@@ -27,10 +37,9 @@ def plot_comparison(rows: Sequence[Row], path: Path) -> int:
     """Write the figure of ``rows`` (those with a measured percentage) to ``path`` (PNG);
     returns the number of panels. Raises ``UsageError`` when there is nothing to draw or
     matplotlib is missing."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise UsageError("the figure needs matplotlib: pip install matplotlib") from None
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
     panels = _panels(rows)
     if not panels:
         raise UsageError("no measured score to draw (no run task matches a reported figure)")

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import sys
 from pathlib import Path
 from statistics import NormalDist
 
@@ -356,6 +357,27 @@ def test_compare_command_figure(tiny_run: Path, capsys: pytest.CaptureFixture[st
     assert main(["compare", str(tiny_run), "--task-dir", str(TASK_DIR), "--figure",
                  str(figure)]) == 2  # nothing to draw: no reported figure for this model
     assert "no measured score to draw" in capsys.readouterr().err
+
+
+def test_compare_figure_without_matplotlib_fails_before_any_output(
+    tiny_run: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a plain ``pip install .`` (no figure extra): the fix, before a table is printed."""
+    figure = tiny_run.parent / "compare.png"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    assert main(compare_args(tiny_run, "--figure", str(figure))) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and not figure.exists()
+    assert err.count("\n") == 1 and "pip install 'r1eval[figure]'" in err
+
+
+def test_compare_figure_into_a_missing_folder_fails_before_any_output(
+    tiny_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figure = tiny_run.parent / "no-such-folder" / "compare.png"
+    assert main(compare_args(tiny_run, "--figure", str(figure))) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--figure" in err and "does not exist" in err
 
 
 def test_compare_command_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,12 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.compare import compare_runs, render_csv, render_json, render_markdown
 from r1eval.errors import UsageError
 from r1eval.registry import available_tasks
 from r1eval.reported import Reported, benchmark_name, load_reported
 from r1eval.runs import Run, load_runs
 from r1eval.table import markdown_table
+
+EPILOG = epilog(
+    "r1eval compare results/ --figure compare.png",
+    "0 the comparison is printed (the verdicts are in the table, not in the exit code)",
+    BAD_INPUT + "; also --figure without matplotlib (pip install 'r1eval[figure]')",
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=5.0, metavar="POINTS",
                         help="differences up to this many percentage points do not matter "
                         "(default 5): 'reproduced' needs the interval within it")
-    parser.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
+    parser.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown",
+                        help="markdown (the default): a table for the terminal or a page; csv "
+                        "or json: one record per reported figure, for programs")
     parser.add_argument("--figure", type=Path, metavar="PNG",
                         help="also draw reported vs measured with intervals, per benchmark")
     parser.add_argument("--list", action="store_true",
@@ -37,6 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if not 0 < args.margin < 100:
         raise UsageError("--margin must be between 0 and 100 percentage points")
+    if args.figure is not None:
+        _check_figure(args.figure)
     reported = load_reported(args.claims)
     runnable = set(available_tasks(args.task_dir))
     if args.list:
@@ -52,11 +63,20 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(render_markdown(rows, margin))
     if args.figure is not None:
-        from r1eval.figure import plot_comparison  # matplotlib is imported only for this
+        from r1eval.figure import plot_comparison
 
         plot_comparison(rows, args.figure)
         print(f"figure: {args.figure}", file=sys.stderr)
     return 0
+
+
+def _check_figure(path: Path) -> None:
+    """Before any output: matplotlib is there and the figure has a folder to go to."""
+    from r1eval.figure import require_matplotlib  # matplotlib is imported only for --figure
+
+    require_matplotlib()
+    if not path.parent.is_dir():
+        raise UsageError(f"--figure {path}: the folder {path.parent} does not exist")
 
 
 def _runs(paths: list[Path]) -> list[Run]:
