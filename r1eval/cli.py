@@ -33,10 +33,12 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"r1eval {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, summary in COMMANDS.items():
-        sub = commands.add_parser(name, help=summary, description=summary)
+        sub = commands.add_parser(name, help=summary, description=summary,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == chosen:
             command = load(name)
             command.configure(sub)
+            sub.epilog = command.EPILOG
             sub.set_defaults(handler=command.main)
     return parser
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -30,10 +31,11 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, description="the model's name as the endpoint knows it")
     base_url: str | None = Field(default=None, min_length=1)
     api_key_env: str = "OPENAI_API_KEY"
-    tasks: list[str] = Field(min_length=1)
+    tasks: list[str] = Field(
+        min_length=1, description="comma-separated task names: see r1eval tasks")
     limit: int | None = Field(default=None, ge=1)
     samples: int | None = Field(default=None, ge=1, le=1024)
     protocol: Literal["r1", "none"] = "none"
@@ -76,6 +78,13 @@ class RunConfig(BaseModel):
             gpu_memory_utilization=self.gpu_memory_utilization,
             max_model_len=self.max_model_len, trust_remote_code=self.trust_remote_code,
         )
+
+    @field_validator("data_dir", "task_dir", "prices")
+    @classmethod
+    def _resolve(cls, value: Path | None) -> Path | None:
+        """Absolute, as recorded in run.json: report and regrade read them again, maybe
+        from another working directory."""
+        return None if value is None else value.expanduser().resolve()
 
     @field_validator("tasks", "reasoning_delimiters", mode="before")
     @classmethod
@@ -138,16 +147,73 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 def build_config(
     flags: Mapping[str, Any], config_file: Path | None, environ: Mapping[str, str]
 ) -> RunConfig:
-    """Merge the layers (later wins) and validate; one clear line per problem found."""
+    """Merge the layers (later wins) and validate; one clear line per problem found, naming
+    the flag, environment variable or config key the bad value came from."""
     merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
     if config_file is not None:
-        merged.update(read_config_file(config_file))
-    merged.update(from_environment(environ))
-    merged.update({k: v for k, v in flags.items() if v is not None})
+        from_file = read_config_file(config_file)
+        merged.update(from_file)
+        origin.update({key: f"{key} in {config_file}" for key in from_file})
+    from_env = from_environment(environ)
+    merged.update(from_env)
+    origin.update({key: ENV_PREFIX + key.upper() for key in from_env})
+    given = {k: v for k, v in flags.items() if v is not None}
+    merged.update(given)
+    origin.update({key: flag_name(key) for key in given})
     try:
         return RunConfig(**merged)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors()
-        )
-        raise UsageError(f"invalid configuration: {problems}") from None
+        problems = "; ".join(_problem(e, origin) for e in error.errors())
+        raise UsageError(problems) from None
+
+
+def flag_name(field: str) -> str:
+    """The command-line flag of a setting: ``max_tokens`` -> ``--max-tokens``."""
+    return "--" + field.replace("_", "-")
+
+
+def _problem(error: Mapping[str, Any], origin: Mapping[str, str]) -> str:
+    """One validation error in r1eval's words, naming where the value came from."""
+    loc = error["loc"]
+    field = str(loc[0]) if loc else ""
+    kind, context = error["type"], error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return f"{origin.get(field, field)} is not a setting r1eval knows"
+    where = origin.get(field, flag_name(field))
+    if kind == "missing":
+        meaning = RunConfig.model_fields[field].description
+        return f"{where} is required" + (f" ({meaning})" if meaning else "")
+    value = error.get("input")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} must be a finite number, not {value}"
+    words = _RULES.get(kind)
+    if words is None:
+        return f"{where}: {error['msg']}"
+    limits = {name: f"{limit:g}" if isinstance(limit, float) else limit
+              for name, limit in context.items()}
+    said = f"{where} must {words.format(**limits)}"
+    return said if kind in _LIMITS else f"{said}, not {value!r}"
+
+
+_LIMITS = ("greater_than_equal", "greater_than", "less_than_equal", "less_than", "too_short")
+
+# pydantic's error types -> what the value must do, in r1eval's words.
+_RULES = {
+    "greater_than_equal": "be at least {ge}",
+    "greater_than": "be more than {gt}",
+    "less_than_equal": "be at most {le}",
+    "less_than": "be less than {lt}",
+    "too_short": "not be empty",
+    "int_parsing": "be a whole number",
+    "int_from_float": "be a whole number",
+    "int_type": "be a whole number",
+    "float_parsing": "be a number",
+    "float_type": "be a number",
+    "finite_number": "be a finite number",
+    "bool_parsing": "be true or false",
+    "bool_type": "be true or false",
+    "string_type": "be text",
+    "list_type": "be a list",
+    "literal_error": "be one of {expected}",
+}

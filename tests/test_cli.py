@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -41,26 +43,26 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
     ("extra", "fragments"),
     [
         (["--tasks", "aime26"], ["unknown task 'aime26'", "aime24", "aime25"]),
-        (["--tasks", "aime24", "--limit", "0"], ["limit"]),
-        (["--tasks", "aime24", "--samples", "-3"], ["samples"]),
-        (["--tasks", "aime24", "--temperature", "7"], ["temperature"]),
-        (["--tasks", "aime24", "--concurrency", "0"], ["concurrency"]),
-        (["--tasks", ""], ["tasks"]),
+        (["--tasks", "aime24", "--limit", "0"], ["error: --limit must be at least 1"]),
+        (["--tasks", "aime24", "--samples", "-3"], ["error: --samples must be at least 1"]),
+        (["--tasks", "aime24", "--temperature", "7"], ["error: --temperature must be at most 2"]),
+        (["--tasks", "aime24", "--concurrency", "0"], ["error: --concurrency must be at least 1"]),
+        (["--tasks", ""], ["error: --tasks must not be empty"]),
         (["--tasks", "aime24", "--limit", "ten"], ["--limit", "invalid int value"]),
         (["--tasks", "aime24", "--api-key-env", "R1EVAL_TEST_NO_SUCH_VARIABLE"],
          ["R1EVAL_TEST_NO_SUCH_VARIABLE", "not set"]),
         (["--tasks", "aime24", "--config", "/nonexistent/r1eval.toml"], ["config file"]),
-        (["--tasks", "aime24", "--limit", "-5"], ["limit", "greater than or equal to 1"]),
-        (["--tasks", "aime24", "--samples", "100000"], ["samples", "less than or equal to 1024"]),
-        (["--tasks", "aime24", "--concurrency", "1000000"], ["concurrency"]),
-        (["--tasks", "aime24", "--max-tokens", "0"], ["max_tokens"]),
-        (["--tasks", "aime24", "--top-p", "0"], ["top_p"]),
-        (["--tasks", "aime24", "--timeout", "-1"], ["timeout"]),
-        (["--tasks", "aime24", "--timeout", "nan"], ["timeout"]),
-        (["--tasks", "aime24", "--timeout", "inf"], ["timeout"]),
-        (["--tasks", "aime24", "--max-attempts", "0"], ["max_attempts"]),
-        (["--tasks", "aime24", "--grader-workers", "-1"], ["grader_workers"]),
-        (["--tasks", "aime24", "--grade-timeout", "0"], ["grade_timeout"]),
+        (["--tasks", "aime24", "--limit", "-5"], ["error: --limit must be at least 1"]),
+        (["--tasks", "aime24", "--samples", "100000"], ["error: --samples must be at most 1024"]),
+        (["--tasks", "aime24", "--concurrency", "1000000"], ["--concurrency must be at most"]),
+        (["--tasks", "aime24", "--max-tokens", "0"], ["error: --max-tokens must be at least 1"]),
+        (["--tasks", "aime24", "--top-p", "0"], ["error: --top-p must be more than 0"]),
+        (["--tasks", "aime24", "--timeout", "-1"], ["error: --timeout must be more than 0"]),
+        (["--tasks", "aime24", "--timeout", "nan"], ["--timeout must be a finite number"]),
+        (["--tasks", "aime24", "--timeout", "inf"], ["--timeout must be a finite number"]),
+        (["--tasks", "aime24", "--max-attempts", "0"], ["error: --max-attempts must be at least"]),
+        (["--tasks", "aime24", "--grader-workers", "-1"], ["--grader-workers must be at least 0"]),
+        (["--tasks", "aime24", "--grade-timeout", "0"], ["--grade-timeout must be more than 0"]),
         (["--tasks", "aime24", "--no-such-flag"], ["unrecognized arguments: --no-such-flag"]),
     ],
 )
@@ -81,15 +83,20 @@ def test_missing_model_and_unknown_config_keys_are_named(
     config.write_text('tasks = ["aime24"]\ntemperatur = 0.6\n')
     code = main(["run", "--base-url", "http://127.0.0.1:9/v1", "--config", str(config)])
     assert code == 2
-    assert_one_line_error(capsys.readouterr().err, "model: Field required", "temperatur")
+    assert_one_line_error(
+        capsys.readouterr().err,
+        "error: --model is required (the model's name as the endpoint knows it)",
+        f"temperatur in {config} is not a setting r1eval knows")
 
 
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
         (b'tasks = ["aime24"\n', ["r1eval.toml is not valid TOML"]),
-        (b'tasks = ["aime24"]\nlimit = "ten"\n', ["limit: Input should be a valid integer"]),
-        (b'tasks = "aime24"\n[sampling]\ntemperature = 0.6\n', ["sampling", "not permitted"]),
+        (b'tasks = ["aime24"]\nlimit = "ten"\n',
+         ["error: limit in ", "r1eval.toml must be a whole number, not 'ten'"]),
+        (b'tasks = "aime24"\n[sampling]\ntemperature = 0.6\n',
+         ["error: sampling in ", "r1eval.toml is not a setting r1eval knows"]),
         (b'tasks = ["aime24"]\nmodel = "caf\xe9"\n', ["r1eval.toml is not UTF-8 text"]),
         (None, ["r1eval.toml cannot be read (Is a directory)"]),
     ],
@@ -362,3 +369,109 @@ def test_lone_surrogates_in_responses_are_stored_reported_and_printed(
     completed = run_cli("regrade", str(run_dir), "--task-dir", str(TESTS / "task_files"),
                         "--grader-workers", "0", "--audit")  # stdout: a pipe, strict UTF-8
     assert completed.returncode == 0 and "Traceback" not in completed.stderr, completed.stderr
+
+
+def test_a_bad_value_names_the_environment_variable_it_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("R1EVAL_LIMIT", "0")
+    monkeypatch.setenv("R1EVAL_PROTOCOL", "r2")
+    assert main(base_args(tmp_path, tmp_path, "--tasks", "aime24")) == 2
+    assert_one_line_error(capsys.readouterr().err, "error: R1EVAL_LIMIT must be at least 1; "
+                          "R1EVAL_PROTOCOL must be one of 'r1' or 'none', not 'r2'")
+
+
+@pytest.mark.parametrize("field", ["limit", "samples", "temperature", "top_p", "max_tokens",
+                                   "concurrency", "timeout", "max_attempts", "grade_timeout",
+                                   "price_in", "max_cost", "batch_size", "gpu_memory_utilization"])
+def test_every_bound_is_said_in_our_words(field: str) -> None:
+    """A value beyond each bound of each setting: the flag, then what it must be."""
+    from r1eval.config import RunConfig, build_config
+    from r1eval.errors import UsageError
+
+    for bound in RunConfig.model_fields[field].metadata:
+        for name in ("ge", "gt", "le", "lt"):
+            limit = getattr(bound, name, None)
+            if limit is None:
+                continue
+            bad = limit - 1 if name in ("ge", "gt") else limit + 1
+            with pytest.raises(UsageError) as raised:
+                build_config({"model": "m", "tasks": "aime24", field: bad}, None, {})
+            message = str(raised.value)
+            assert message.startswith(f"--{field.replace('_', '-')} must be "), message
+            assert "Input should" not in message and "Field required" not in message
+
+
+def subparser(name: str) -> argparse.ArgumentParser:
+    """The parser of command ``name``, its flags loaded."""
+    from r1eval.cli import build_parser
+
+    commands = next(a for a in build_parser(name)._actions if a.dest == "command")
+    return cast(argparse.ArgumentParser, cast(Any, commands).choices[name])
+
+
+def help_text(command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_every_flag_of_every_command_has_help_and_every_command_an_example() -> None:
+    """Properties, not a list: a flag added later without help fails here."""
+    from r1eval.commands import COMMANDS
+
+    for name in COMMANDS:
+        sub = subparser(name)
+        for action in sub._actions:
+            if action.dest == "help":
+                continue
+            flag = "/".join(action.option_strings) or action.dest
+            assert action.help and len(action.help) > 10, f"r1eval {name} {flag} has no help"
+            if action.choices is not None and len(action.choices) > 1:
+                for choice in action.choices:  # every choice is explained
+                    assert str(choice) in action.help, f"r1eval {name} {flag}: {choice}?"
+        epilog = sub.epilog or ""
+        assert epilog.startswith(f"example:\n  r1eval {name} "), f"r1eval {name}: no example"
+        assert "\nexit codes:\n  0 " in epilog and "\n  2 bad input" in epilog, name
+
+
+def test_help_says_what_was_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    run = " ".join(help_text("run", capsys).split())
+    assert "none (the default): only what you set is sent" in run
+    assert "responses per question (default 1; with --protocol r1" in run
+    assert "--temperature TEMPERATURE sampling temperature" in run
+    assert "exit codes: 0 every sample done 1 the run finished but some requests failed" in run
+    compare = " ".join(help_text("compare", capsys).split())
+    assert "--format {markdown,csv,json} markdown (the default)" in compare
+    assert "--task-dir DIR also list the task files" in " ".join(
+        help_text("tasks", capsys).split())
+
+
+def command_flags(name: str) -> set[str]:
+    return {flag for action in subparser(name)._actions for flag in action.option_strings}
+
+
+def test_estimate_takes_only_what_changes_an_estimate(capsys: pytest.CaptureFixture[str]) -> None:
+    flags = command_flags("estimate")
+    assert flags >= {"--model", "--tasks", "--limit", "--samples", "--protocol", "--max-tokens",
+                     "--data-dir", "--task-dir", "--price-in", "--price-out", "--prices",
+                     "--history", "--config"}
+    assert not flags & {"--base-url", "--concurrency", "--timeout", "--run-dir", "--dry-run",
+                        "--api-key-env", "--temperature", "--top-p", "--max-attempts",
+                        "--grader-workers", "--max-cost"}
+    with pytest.raises(SystemExit) as refused:
+        main(["estimate", "--model", "m", "--tasks", "aime24", "--base-url", "http://x/v1"])
+    assert refused.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, "unrecognized arguments: --base-url")
+
+
+@pytest.mark.data
+def test_estimate_needs_no_endpoint(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["estimate", "--model", "deepseek-reasoner", "--tasks", "aime24", "--protocol",
+                 "r1", "--data-dir", str(data_dir), "--history", str(tmp_path)])
+    assert code == 0
+    assert "at most 62,914,560" in capsys.readouterr().out  # 30 x 64 x 32,768 tokens
+    assert list(tmp_path.iterdir()) == []

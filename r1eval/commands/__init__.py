@@ -1,5 +1,6 @@
 """The subcommands of ``r1eval``: one module each (``-`` in a name is ``_`` in its module),
-with ``configure(parser)`` and ``main(args)``; ``COMMANDS`` names them with their one-line help.
+with ``configure(parser)``, ``main(args)`` and ``EPILOG`` (one example and the exit codes, the
+end of its --help: see ``shared.epilog``); ``COMMANDS`` names them with their one-line help.
 ``cli.py`` imports only the module of the command being run: importing them all would cost every
 command pandas, matplotlib and sympy (about half a second). Add a module and a line here to add
 a command."""
@@ -29,6 +30,8 @@ COMMANDS: dict[str, str] = {
 
 
 class Command(Protocol):
+    EPILOG: str
+
     def configure(self, parser: argparse.ArgumentParser) -> None: ...
 
     def main(self, args: argparse.Namespace) -> int: ...

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from r1eval.commands.shared import BAD_INPUT, add_data_dir, epilog
 from r1eval.config import R1_SAMPLING
 from r1eval.data import load_task
 from r1eval.errors import UsageError
@@ -14,19 +15,25 @@ from r1eval.lm_eval_export import export_lm_eval, task_name
 from r1eval.registry import available_tasks, resolve
 from r1eval.types import SamplingParams
 
+EPILOG = epilog(
+    "r1eval export-lm-eval lm_tasks --tasks aime24,math500 --protocol r1",
+    "0 the task configs are written", BAD_INPUT)
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=Path, help="folder for the task configs and data files")
     parser.add_argument("--tasks", help="comma-separated task names (default: all)")
-    parser.add_argument("--data-dir", dest="data_dir", type=Path,
-                        help="local benchmark files instead of the Hub (or R1EVAL_DATA_DIR)")
+    add_data_dir(parser)
     parser.add_argument("--limit", type=int, help="only the first N questions of each task")
     parser.add_argument("--samples", type=int,
                         help="documents (repeats) per question (default 1; --protocol r1: R1's K)")
     parser.add_argument("--protocol", choices=["r1", "none"], default="none",
-                        help="r1: temperature 0.6, top-p 0.95, 32768 tokens, K per task")
-    parser.add_argument("--temperature", type=float)
-    parser.add_argument("--top-p", dest="top_p", type=float)
+                        help="r1: temperature 0.6, top-p 0.95, 32768 tokens, R1's K per task; "
+                        "none (the default): only what you set, lm-eval's defaults for the rest")
+    parser.add_argument("--temperature", type=float,
+                        help="written into the configs (default: the protocol's, else lm-eval's)")
+    parser.add_argument("--top-p", dest="top_p", type=float,
+                        help="written into the configs (default: the protocol's, else lm-eval's)")
     parser.add_argument("--max-tokens", dest="max_tokens", type=int,
                         help="lm-eval's max_gen_toks (default 32768)")
 

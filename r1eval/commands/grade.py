@@ -20,11 +20,25 @@ from r1eval.backends.replay import (
     match_lines,
     read_response_lines,
 )
+from r1eval.commands.shared import (
+    BAD_INPUT,
+    add_data_dir,
+    add_sampling,
+    add_task_dir,
+    epilog,
+)
 from r1eval.config import build_config
 from r1eval.evaluate import PreparedRun, execute, prepare
 from r1eval.plan import WorkItem, group_requests, request_key
 from r1eval.store import load_state
 from r1eval.table import scores_table
+
+EPILOG = epilog(
+    "r1eval grade --task aime24 --completions responses.jsonl --model my-model --protocol r1",
+    "0 every response graded",
+    "1 some questions have no response in the file (recorded as errors, never graded)",
+    BAD_INPUT,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,9 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="the model's name (default: the file's name)")
     parser.add_argument("--run-dir", dest="run_dir", type=Path,
                         help="run folder (default: a new folder under results/)")
-    parser.add_argument("--data-dir", dest="data_dir", type=Path,
-                        help="local benchmark files instead of the Hub (or R1EVAL_DATA_DIR)")
-    parser.add_argument("--task-dir", dest="task_dir", type=Path, help="extra folder of task files")
+    add_data_dir(parser)
+    add_task_dir(parser)
     parser.add_argument("--grader-workers", dest="grader_workers", type=int,
                         help="grading processes (default: one per core)")
     parser.add_argument("--grade-timeout", dest="grade_timeout", type=float,
@@ -46,10 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="reasoning trace formats to split off (default think,thought)")
     generated = parser.add_argument_group(
         "how the responses were generated (recorded, so that compare can check the protocol)")
-    generated.add_argument("--protocol", choices=["r1", "none"])
-    generated.add_argument("--temperature", type=float)
-    generated.add_argument("--top-p", dest="top_p", type=float)
-    generated.add_argument("--max-tokens", dest="max_tokens", type=int)
+    add_sampling(generated)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
 from r1eval.power import Design, detectable_difference, questions_needed, samples_needed
 from r1eval.registry import resolve
@@ -20,6 +21,10 @@ from r1eval.runs import Run, load_run
 from r1eval.table import markdown_table
 
 SHOWN_SAMPLES = (1, 2, 4, 8, 16, 32, 64)
+
+
+EPILOG = epilog("r1eval power --task aime24 --delta 10 --from results/base",
+                "0 the table is printed", BAD_INPUT)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

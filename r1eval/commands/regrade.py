@@ -7,11 +7,16 @@ import sys
 from pathlib import Path
 
 from r1eval.audit import Disagreement, audit
+from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.regrade import Regraded, RegradeResult, regrade_run
 from r1eval.table import markdown_table, percent
 
 MATH_VERIFY_GRADER = "r1eval.grading.math_answers.grade_math"
 _SHOWN_CHARS = 40
+
+
+EPILOG = epilog("r1eval regrade results/base --dry-run",
+                "0 regraded (or, with --dry-run, the changes shown)", BAD_INPUT)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

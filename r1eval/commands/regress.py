@@ -9,11 +9,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
 from r1eval.junit import write_junit
 from r1eval.registry import available_tasks
 from r1eval.regress import Settings, compare_runs, render_markdown
 from r1eval.runs import load_run
+
+EPILOG = epilog(
+    "r1eval regress --base results/base --candidate results/candidate --max-drop 2",
+    "0 no task shows a significant drop beyond --max-drop",
+    "1 at least one task does (the gate fails)",
+    BAD_INPUT + "; also runs whose protocols differ, without --force",
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

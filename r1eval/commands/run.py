@@ -7,6 +7,20 @@ import os
 import sys
 from pathlib import Path
 
+from r1eval.commands.shared import (
+    BAD_INPUT,
+    add_config,
+    add_data_dir,
+    add_history,
+    add_limit,
+    add_model,
+    add_prices,
+    add_samples,
+    add_sampling,
+    add_task_dir,
+    add_tasks,
+    epilog,
+)
 from r1eval.config import build_config
 from r1eval.evaluate import PreparedRun, execute, prepare
 from r1eval.prices import price_for
@@ -15,28 +29,33 @@ from r1eval.table import markdown_table, scores_table
 
 NOT_CONFIG = ("command", "config", "handler", "dry_run", "history")
 
+EPILOG = epilog(
+    "r1eval run --model deepseek-r1:7b --base-url http://localhost:11434/v1 "
+    "--tasks aime24 --protocol r1",
+    "0 every sample done",
+    "1 the run finished but some requests failed (the same command retries only those), or it "
+    "stopped at its budget or after 20 failures in a row",
+    BAD_INPUT + "; also the endpoint refused the run (URL, key, model name)",
+    "130 interrupted (the same command resumes)",
+)
+
 
 def configure(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--model", help="model name as the endpoint knows it")
+    add_model(run)
     run.add_argument("--base-url", dest="base_url",
                      help="OpenAI-compatible URL, e.g. http://localhost:8000/v1")
     run.add_argument("--api-key-env", dest="api_key_env", metavar="NAME",
                      help="environment variable holding the API key (default OPENAI_API_KEY; "
                      "a local server needs none)")
-    run.add_argument("--tasks", help="comma-separated task names (see r1eval tasks)")
-    run.add_argument("--limit", type=int, help="only the first N questions of each task")
-    run.add_argument("--samples", type=int, help="responses per question (K)")
-    run.add_argument("--protocol", choices=["r1", "none"],
-                     help="r1: temperature 0.6, top-p 0.95, 32768 tokens, K per task")
-    run.add_argument("--temperature", type=float)
-    run.add_argument("--top-p", dest="top_p", type=float)
-    run.add_argument("--max-tokens", dest="max_tokens", type=int)
+    add_tasks(run)
+    add_limit(run)
+    add_samples(run)
+    add_sampling(run)
     run.add_argument("--run-dir", dest="run_dir", type=Path,
                      help="run folder (default: results/<model>-<tasks>-<hash of the settings>, "
                      "so the same command resumes its run); an existing one is resumed")
-    run.add_argument("--data-dir", dest="data_dir", type=Path,
-                     help="local benchmark files instead of the Hub (or R1EVAL_DATA_DIR)")
-    run.add_argument("--task-dir", dest="task_dir", type=Path, help="extra folder of task files")
+    add_data_dir(run)
+    add_task_dir(run)
     run.add_argument("--concurrency", type=int,
                      help="samples in flight, the repeats of a question split to fit (default: "
                      "the server's capacity where it says, e.g. SGLang; else 256)")
@@ -47,7 +66,7 @@ def configure(run: argparse.ArgumentParser) -> None:
                      help="seconds a stream may stay silent once it began (default 300)")
     run.add_argument("--stream", choices=["auto", "on", "off"],
                      help="stream requests: auto (default) those of several samples, so each "
-                     "sample is kept as it finishes")
+                     "sample is kept as it finishes; on: every request; off: none")
     run.add_argument("--max-attempts", dest="max_attempts", type=int,
                      help="attempts per request on transient failures (default 8)")
     run.add_argument("--max-response-mib", dest="max_response_mib", type=int,
@@ -72,21 +91,17 @@ def configure(run: argparse.ArgumentParser) -> None:
                        help="vllm: context length to allocate")
     local.add_argument("--trust-remote-code", dest="trust_remote_code", action="store_true",
                        default=None, help="allow the checkpoint's own model code")
-    run.add_argument("--max-cost", dest="max_cost", type=float,
+    run.add_argument("--max-cost", dest="max_cost", type=float, metavar="USD",
                      help="stop sending requests before the run would cost more (USD)")
     run.add_argument("--max-tokens-total", dest="max_tokens_total", type=int,
                      help="stop sending requests before the run would use more tokens")
-    run.add_argument("--price-in", dest="price_in", type=float,
-                     help="USD per 1M input tokens (with --price-out; overrides the price table)")
-    run.add_argument("--price-out", dest="price_out", type=float,
-                     help="USD per 1M output tokens")
-    run.add_argument("--prices", type=Path, help="a TOML price table of your own")
-    run.add_argument("--config", type=Path, help="TOML file of the same settings")
+    add_prices(run)
+    add_config(run)
     run.add_argument("--dry-run", dest="dry_run", action="store_true",
-                     help="estimate requests, tokens and cost; send nothing, write nothing")
-    run.add_argument("--history", type=Path, default=Path("results"),
-                     help="earlier runs to estimate from and to send the longest questions "
-                     "first (default results/)")
+                     help="estimate requests, tokens and cost; send nothing, write nothing "
+                     "(r1eval estimate)")
+    add_history(run, "earlier runs to estimate from and to send the longest questions first "
+                "(default results/)")
 
 
 def _range(values: tuple[float, float, float] | None, form: str, ceiling: bool) -> str:

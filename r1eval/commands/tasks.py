@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from r1eval.commands.shared import BAD_INPUT, add_task_dir, epilog
 from r1eval.registry import available_tasks
 from r1eval.table import markdown_table
 
+EPILOG = epilog("r1eval tasks --task-dir my_tasks", "0 the list is printed", BAD_INPUT)
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task-dir", dest="task_dir", type=Path)
+    add_task_dir(parser, "also list the task files of this folder")
 
 
 def main(args: argparse.Namespace) -> int:
