@@ -63,7 +63,7 @@ def question_texts(
         try:
             loaded = load_task(task, folder)
         except DataError as error:
-            notes.append(f"{name}: questions not shown ({error})")
+            notes.append(f"{name}: questions not shown ({error}); give report --data-dir DIR")
             continue
         texts[name] = {s.id: s for s in loaded.samples}
     return {"texts": texts, "notes": notes}
@@ -130,15 +130,18 @@ def render(
     run: Run, data_dir: Path | None = None, include_private_text: bool = False, *,
     reported_as: str | None = None, margin: float = 0.05, comparison: Comparison | None = None,
     task_dir: Path | None = None, claims: Sequence[Path] = (),
+    questions: dict[str, Any] | None = None,
 ) -> str:
     """The report page of ``run`` (loaded with ``with_text=True``). ``reported_as`` names the
     model in the registry of reported figures (default: the run's model name); ``comparison``
     (``r1eval.regress.compare_runs`` with ``run`` as the candidate) adds the regression view;
     ``task_dir`` is a folder of extra task files, as ``r1eval run --task-dir``; ``claims``
-    are TOML files of reported figures beside the registry's, as ``r1eval compare --claims``."""
+    are TOML files of reported figures beside the registry's, as ``r1eval compare --claims``;
+    ``questions``: ``question_texts``'s answer when the caller already has it."""
     if "text" not in run.samples.columns:
         raise UsageError("the report needs the response texts: load the run with with_text=True")
-    questions = question_texts(run, data_dir, include_private_text, task_dir)
+    if questions is None:
+        questions = question_texts(run, data_dir, include_private_text, task_dir)
     known = available_tasks(task_dir)
     rows = compare_runs([run], load_reported(claims), known, margin, [reported_as])
     table = question_table(run, {name: task.breakdown for name, task in known.items()})

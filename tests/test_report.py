@@ -389,3 +389,36 @@ def test_two_runs_side_by_side_put_the_gate_and_the_flips_first(
     assert flips[0] == "lost" and "" in flips
     assert flips == sorted(flips, key=lambda f: {"lost": 0, "gained": 1, "": 2}[f])
     assert len(flips) == 30  # aime24: every question, flipped or not
+
+
+
+
+def test_report_from_another_folder_finds_the_question_text(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The run read ``--data-dir data`` relative to where it started; the report is made
+    from elsewhere and still shows the questions (the run recorded the path resolved)."""
+    (tmp_path / "data").symlink_to(data_dir)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    run = build_run(tmp_path / "run", Path("data"), "math500", scripted, limit=5)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["report", str(run), "-o", "report.html"]) == 0
+    page = (tmp_path / "elsewhere" / "report.html").read_text()
+    assert all(q in page for q in questions("math500", data_dir)[:5])
+    assert "questions not shown" not in capsys.readouterr().err
+
+
+def test_report_says_on_the_terminal_when_question_text_is_missing(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "data" / "math500"
+    copy.mkdir(parents=True)
+    (copy / "test.jsonl").write_bytes((data_dir / "math500" / "test.jsonl").read_bytes())
+    run = build_run(tmp_path / "run", tmp_path / "data", "math500", scripted, limit=5)
+    (copy / "test.jsonl").unlink()  # the data moved since the run
+    assert main(["report", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "math500: questions not shown" in err and "--data-dir" in err
+    assert (run / "report.html").exists()

@@ -7,11 +7,16 @@ import os
 import sys
 from pathlib import Path
 
+from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
 from r1eval.registry import available_tasks
 from r1eval.regress import Settings, compare_runs
-from r1eval.report import render
+from r1eval.report import question_texts, render
 from r1eval.runs import load_run
+
+EPILOG = epilog("r1eval report results/base -o base.html",
+                "0 the page is written (the terminal says when question text is missing)",
+                BAD_INPUT)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -54,9 +59,12 @@ def main(args: argparse.Namespace) -> int:
         breakdown = {name: task.breakdown
                      for name, task in available_tasks(args.task_dir).items()}
         comparison = compare_runs(load_run(args.runs[0]), run, settings, None, breakdown)
+    questions = question_texts(run, args.data_dir, args.include_private, args.task_dir)
+    for note in questions["notes"]:  # also in the page; said here so that it is not missed
+        print(f"r1eval: {note}", file=sys.stderr)
     page = render(run, args.data_dir, args.include_private, reported_as=args.as_name,
                   margin=args.margin / 100, comparison=comparison, task_dir=args.task_dir,
-                  claims=args.claims)
+                  claims=args.claims, questions=questions)
     output = args.output or args.runs[-1] / (
         f"report-vs-{args.runs[0].resolve().name}.html" if comparison else "report.html")
     partial = output.with_name(f".{output.name}.tmp")  # never a half-written report
