@@ -35,12 +35,19 @@ def load_task(task: Task, data_dir: Path | None, limit: int | None = None) -> Lo
     if data_dir is not None:
         records, source = _load_local(task, data_dir)
     else:
-        records, source = _load_hub(task)
-    samples = tuple(_to_samples(task, task.prepare(records), source["location"]))
-    _check_unique_ids(task, samples)
+        records, source = load_hub_records(task)
+    samples = samples_of(task, records, source["location"])
     if limit is not None:
         samples = samples[:limit]
     return LoadedTask(task=task, samples=samples, source=source)
+
+
+def samples_of(task: Task, records: list[Record], where: str) -> tuple[Sample, ...]:
+    """The task's samples from its records (either source), checked: every record maps, and
+    question ids are unique."""
+    samples = tuple(_to_samples(task, task.prepare(records), where))
+    _check_unique_ids(task, samples)
+    return samples
 
 
 def _to_samples(task: Task, records: Iterable[Record], where: str) -> Iterable[Sample]:
@@ -74,7 +81,11 @@ def _load_local(task: Task, data_dir: Path) -> tuple[list[Record], dict[str, Any
     return records, {"kind": "local", "location": str(path), "sha256": checksum(path)}
 
 
-def _load_hub(task: Task) -> tuple[list[Record], dict[str, Any]]:
+def load_hub_records(
+    task: Task, cache_dir: Path | None = None
+) -> tuple[list[Record], dict[str, Any]]:
+    """The task's rows from the Hub at its pinned revision (``HF_TOKEN`` for gated data);
+    ``cache_dir``: where ``datasets`` keeps its files (default: its own cache)."""
     hub = task.hub
     try:
         import datasets  # imported here: slow to import and not needed with local data
@@ -83,9 +94,16 @@ def _load_hub(task: Task) -> tuple[list[Record], dict[str, Any]]:
         for library in ("datasets", "huggingface_hub"):
             logging.getLogger(library).setLevel(logging.ERROR)
         dataset = datasets.load_dataset(
-            hub.path, hub.config, split=hub.split, revision=hub.revision
+            hub.path, hub.config, split=hub.split, revision=hub.revision,
+            cache_dir=None if cache_dir is None else str(cache_dir),
         )
     except OSError as error:  # offline, unreachable, gated or missing dataset
+        if _is_gated(error):
+            raise DataError(
+                f"{task.name}: {hub.path} is gated on the Hugging Face Hub: accept its terms "
+                f"at https://huggingface.co/datasets/{hub.path} (logged in), then set HF_TOKEN "
+                f"to an access token of that account; or {DATA_DIR_HINT}"
+            ) from None
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise DataError(
             f"{task.name}: cannot load {hub.describe()} from the Hugging Face Hub "
@@ -101,6 +119,17 @@ def _load_hub(task: Task) -> tuple[list[Record], dict[str, Any]]:
         "fingerprint": getattr(dataset, "_fingerprint", None),
     }
     return [dict(row) for row in dataset], source
+
+
+def _is_gated(error: BaseException) -> bool:
+    """Whether the Hub refused a gated dataset (huggingface_hub's GatedRepoError, which
+    ``datasets`` wraps), anywhere in the chain of causes."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if type(seen).__name__ == "GatedRepoError" or "gated" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def checksum(path: Path) -> str:
@@ -134,6 +163,13 @@ def read_jsonl(path: Path) -> list[Record]:
     return records
 
 
+def write_jsonl(records: list[Record], path: Path) -> None:
+    """The inverse of ``read_jsonl``: one JSON object a line, UTF-8."""
+    with path.open("w", encoding="utf-8") as lines:
+        for record in records:
+            lines.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+
 def read_csv_rows(text: str, where: str, columns: int | None = None) -> list[list[str]]:
     """Rows of a CSV text, with a real CSV reader (quoted fields may hold newlines)."""
     try:
@@ -144,6 +180,13 @@ def read_csv_rows(text: str, where: str, columns: int | None = None) -> list[lis
         if columns is not None and len(row) != columns:
             raise DataError(f"{where}: row {number} has {len(row)} fields, expected {columns}")
     return rows
+
+
+def csv_text(rows: Iterable[Iterable[Any]]) -> str:
+    """The inverse of ``read_csv_rows``: fields quoted where needed (newlines, commas)."""
+    text = io.StringIO(newline="")
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    return text.getvalue()
 
 
 def read_zip_member(path: Path, member: str, password: bytes) -> str:

@@ -32,11 +32,14 @@ class HubSource:
 class LocalSource:
     """Files under a local data folder, read into records shaped like the Hub's rows.
 
-    ``reader`` gets the resolved path and returns the records in the dataset's own order.
+    ``reader`` gets the resolved path and returns the records in the dataset's own order;
+    ``writer``, its inverse, stores the Hub's records at a path in this layout (for
+    ``r1eval data download``; a task without one can only be read from the Hub or a folder).
     """
 
     path: str
     reader: Callable[[Path], list[Record]]
+    writer: Callable[[list[Record], Path], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Answers are integers 0-999; the data stores some zero-padded ("025" is 25).
 
 from __future__ import annotations
 
-from r1eval.data import read_jsonl
+from r1eval.data import read_jsonl, write_jsonl
 from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task_factory import integer_answer, math_task
 
@@ -26,7 +26,8 @@ TASK = math_task(
         split="train",
         revision="2fe88a2f1091d5048c0f36abc874fb997b3dd99a",
     ),
-    local=LocalSource(path="aime24/test.jsonl", reader=read_jsonl),
+    local=LocalSource(path="aime24/test.jsonl", reader=read_jsonl,
+                      writer=write_jsonl),
     size=30,
     answer=integer_answer,
     metadata=metadata,

@@ -3,7 +3,8 @@
 Paper: Rein et al. 2023, "GPQA: A Graduate-Level Google-Proof Q&A Benchmark" (arXiv:2311.12022).
 Data: Idavidrein/gpqa (gated) config gpqa_diamond on the Hub; locally the authors' password-
 protected ``gpqa/dataset.zip``, read in memory (the authors ask that questions never appear in
-plain text online: r1eval never writes them to disk). Prompt: openai/simple-evals gpqa_eval.py.
+plain text online: r1eval never writes them to disk; ``r1eval data download`` stores the Hub's
+rows in a zip protected the same way). Prompt: openai/simple-evals gpqa_eval.py.
 The correct answer is always listed first in the data: the four options are put in a seeded
 random order per question and per repeat, and the order is recorded with each sample.
 """
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from r1eval.data import read_csv_rows, read_zip_member
+from r1eval.data import csv_text, read_csv_rows, read_zip_member
 from r1eval.prompts import MULTIPLE_CHOICE_PROMPT
 from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task_factory import choice_task
 from r1eval.types import Sample
+from r1eval.zipcrypto import write_encrypted_zip
 
 ZIP_MEMBER = "dataset/gpqa_diamond.csv"
 ZIP_PASSWORD = b"deserted-untie-orchid"  # published by the authors in their README
@@ -28,6 +30,19 @@ def read_gpqa_zip(path: Path) -> list[Record]:
     header = read_csv_rows(text.split("\n", 1)[0], where)[0]
     rows = read_csv_rows(text, where, columns=len(header))
     return [dict(zip(header, row, strict=True)) for row in rows[1:]]
+
+
+def write_gpqa_zip(records: list[Record], path: Path) -> None:
+    """The inverse of ``read_gpqa_zip``: the CSV, made in memory, goes straight into a zip
+    protected like the authors' own (same member, same password); it never touches the disk
+    in plain text."""
+    header = list(records[0]) if records else []
+    rows = [header, *([_field(record.get(column)) for column in header] for record in records)]
+    write_encrypted_zip(path, ZIP_MEMBER, csv_text(rows).encode("utf-8"), ZIP_PASSWORD)
+
+
+def _field(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def to_sample(record: Record) -> Sample:
@@ -56,7 +71,7 @@ TASK = choice_task(
         split="train",
         revision="633f5ee89ab8ad4522a9f850766b73f62147ffdd",
     ),
-    local=LocalSource(path="gpqa/dataset.zip", reader=read_gpqa_zip),
+    local=LocalSource(path="gpqa/dataset.zip", reader=read_gpqa_zip, writer=write_gpqa_zip),
     size=198,
     prompt_template=MULTIPLE_CHOICE_PROMPT,
     to_sample=to_sample,

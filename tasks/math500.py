@@ -8,7 +8,7 @@ The gold is the ``answer`` field (LaTeX), verified symbolically with math-verify
 
 from __future__ import annotations
 
-from r1eval.data import read_jsonl
+from r1eval.data import read_jsonl, write_jsonl
 from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task_factory import math_task
 
@@ -26,7 +26,8 @@ TASK = math_task(
         split="test",
         revision="6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be",
     ),
-    local=LocalSource(path="math500/test.jsonl", reader=read_jsonl),
+    local=LocalSource(path="math500/test.jsonl", reader=read_jsonl,
+                      writer=write_jsonl),
     size=500,
     id_field="unique_id",
     metadata=metadata,

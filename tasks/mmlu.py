@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from r1eval.data import read_csv_rows
+from r1eval.data import csv_text, read_csv_rows
 from r1eval.errors import DataError
 from r1eval.prompts import LETTERS, MULTIPLE_CHOICE_PROMPT
 from r1eval.task import HubSource, LocalSource, Record
@@ -65,6 +65,18 @@ def read_mmlu_folder(path: Path) -> list[Record]:
     return records
 
 
+def write_mmlu_folder(records: list[Record], path: Path) -> None:
+    """The inverse of ``read_mmlu_folder``: one ``<subject>_test.csv`` per subject, rows in
+    the records' order."""
+    by_subject: dict[str, list[list[str]]] = {}
+    for record in records:
+        by_subject.setdefault(str(record["subject"]), []).append(
+            [record["question"], *record["choices"], LETTERS[int(record["answer"])]])
+    path.mkdir(parents=True, exist_ok=True)
+    for subject, rows in by_subject.items():
+        (path / f"{subject}_test.csv").write_text(csv_text(rows), encoding="utf-8")
+
+
 def number_within_subject(records: list[Record]) -> list[Record]:
     """Give each record its row number within its subject: a stable question id."""
     seen: Counter[str] = Counter()
@@ -99,7 +111,7 @@ TASK = choice_task(
         split="test",
         revision="c30699e8356da336a370243923dbaf21066bb9fe",
     ),
-    local=LocalSource(path="mmlu/test", reader=read_mmlu_folder),
+    local=LocalSource(path="mmlu/test", reader=read_mmlu_folder, writer=write_mmlu_folder),
     size=14042,
     prompt_template=MULTIPLE_CHOICE_PROMPT,
     to_sample=to_sample,

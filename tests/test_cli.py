@@ -6,6 +6,7 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -417,23 +418,32 @@ def help_text(command: str, capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
+def with_nested(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """``parser`` and the parsers of its own subcommands (``data download``)."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                yield from with_nested(nested)
+
+
 def test_every_flag_of_every_command_has_help_and_every_command_an_example() -> None:
     """Properties, not a list: a flag added later without help fails here."""
     from r1eval.commands import COMMANDS
 
     for name in COMMANDS:
-        sub = subparser(name)
-        for action in sub._actions:
-            if action.dest == "help":
-                continue
-            flag = "/".join(action.option_strings) or action.dest
-            assert action.help and len(action.help) > 10, f"r1eval {name} {flag} has no help"
-            if action.choices is not None and len(action.choices) > 1:
-                for choice in action.choices:  # every choice is explained
-                    assert str(choice) in action.help, f"r1eval {name} {flag}: {choice}?"
-        epilog = sub.epilog or ""
-        assert epilog.startswith(f"example:\n  r1eval {name} "), f"r1eval {name}: no example"
-        assert "\nexit codes:\n  0 " in epilog and "\n  2 bad input" in epilog, name
+        for sub in with_nested(subparser(name)):
+            for action in sub._actions:
+                if action.dest == "help":
+                    continue
+                flag = f"{sub.prog} {'/'.join(action.option_strings) or action.dest}"
+                assert action.help and len(action.help) > 10, f"{flag} has no help"
+                if action.choices is not None and len(action.choices) > 1:
+                    for choice in action.choices:  # every choice is explained
+                        assert str(choice) in action.help, f"{flag}: what is {choice}?"
+            epilog = sub.epilog or ""
+            assert epilog.startswith(f"example:\n  r1eval {name} "), f"{sub.prog}: no example"
+            assert "\nexit codes:\n  0 " in epilog and "\n  2 bad input" in epilog, sub.prog
 
 
 def test_help_says_what_was_missing(capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "inconclusive",
     "grade": "grade and score a JSONL file of existing responses as a run folder",
     "regrade": "re-grade a run's stored responses with the current graders (no new generation)",
+    "data": "download the tasks' Hub datasets into a local data folder (for --data-dir)",
     "export-lm-eval": "write r1eval's tasks as lm-eval task configs (same prompts, r1eval's "
     "graders)",
 }
