@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, add_task_dir, epilog
@@ -23,10 +24,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                     help="download: the tasks' Hub datasets into a folder")
     get = actions.add_parser(
         "download", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="Store each task's Hub dataset (at its pinned revision) in the layout "
-        "--data-dir reads, with SHA256SUMS and r1eval-sources.json. GPQA Diamond is gated: "
-        "accept its terms on the Hub, then set HF_TOKEN; it is stored in a password-"
-        "protected zip like its authors' own, never as plain text.")
+        description=textwrap.fill(
+            "Store each task's Hub dataset (at its pinned revision) in the layout --data-dir "
+            "reads, with SHA256SUMS and r1eval-sources.json. GPQA Diamond is gated: "
+            "accept its terms on the Hub, then set HF_TOKEN; it is stored in a password-"
+            "protected zip like its authors' own, never as plain text.", 79))
     get.add_argument("--to", required=True, type=Path, metavar="DIR",
                      help="the data folder to fill (created if needed)")
     get.add_argument("--tasks",

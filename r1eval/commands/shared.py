@@ -5,6 +5,7 @@ Not a command itself (``COMMANDS`` does not list it).
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ BAD_INPUT = "2 bad input (flags, config, data, run folder: one line says which)"
 
 def epilog(example: str, *exit_codes: str) -> str:
     """The end of a command's --help: one example, then what each exit code means."""
-    codes = "\n".join(f"  {code}" for code in exit_codes)
+    codes = "\n".join(textwrap.fill(code, 79, initial_indent="  ", subsequent_indent="    ")
+                      for code in exit_codes)
     return f"example:\n  {example}\n\nexit codes:\n{codes}"
 
 
