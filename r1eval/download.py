@@ -5,8 +5,8 @@ without it. Each task's rows come from its pinned revision, are written by the t
 ``LocalSource.writer`` and read back with its reader: the download succeeds only if the
 folder yields exactly the samples the Hub does, in the same order. Everything is staged in a
 hidden folder inside the target and moved into place at the end, so a failure leaves nothing
-half-written; ``datasets``' own cache for the download lives there too and goes with it (GPQA's
-rows pass through it; r1eval itself writes them only into the protected zip).
+half-written; the Hub's files and ``datasets``' cache for the download live there too and go
+with it (GPQA's rows pass through them; r1eval itself writes them only into the protected zip).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,8 @@ def download(tasks: list[Task], to: Path, replace: bool = False) -> list[Downloa
     _check_targets(tasks, to, replace)
     to.mkdir(parents=True, exist_ok=True)
     done = []
-    with tempfile.TemporaryDirectory(dir=to, prefix=".r1eval-download-") as scratch:
+    with tempfile.TemporaryDirectory(dir=to, prefix=".r1eval-download-") as scratch, \
+            _hub_cache(Path(scratch) / "hub"):
         staged = Path(scratch) / "data"
         for task in tasks:
             done.append(_stage(task, staged, Path(scratch) / "hf-cache"))
@@ -54,6 +57,21 @@ def download(tasks: list[Task], to: Path, replace: bool = False) -> list[Downloa
                          d.source) for d in done]
     _record(stored, to)
     return stored
+
+
+@contextmanager
+def _hub_cache(folder: Path) -> Iterator[None]:
+    """The Hub files ``datasets`` fetches go to ``folder`` (deleted afterwards), not to the
+    shared Hugging Face cache: GPQA's rows arrive from the Hub as plain CSV, and the only copy
+    left should be the protected zip. huggingface_hub reads this setting at each download."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_CACHE
+    constants.HF_HUB_CACHE = str(folder)
+    try:
+        yield
+    finally:
+        constants.HF_HUB_CACHE = before
 
 
 def _check_targets(tasks: list[Task], to: Path, replace: bool) -> None:

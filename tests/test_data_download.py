@@ -155,6 +155,31 @@ def test_existing_files_are_kept_unless_forced_and_a_failure_writes_nothing(
     assert not [p for p in to.iterdir() if p.name.startswith(".")]
 
 
+def test_the_hub_files_go_to_the_scratch_folder_not_the_shared_cache(
+    local_hub: Path, tmp_path: Path
+) -> None:
+    """Where huggingface_hub puts the files it fetches, seen by a task's writer mid-download:
+    inside the target's staging folder, deleted with it; the shared cache is untouched."""
+    import huggingface_hub.constants
+
+    seen = tmp_path / "seen.txt"
+    (local_hub / "aime24.py").write_text(_task_file("aime24", tmp_path / "hub" / (
+        "HuggingFaceH4/aime_2024")) + (
+        "import huggingface_hub.constants, pathlib\n"
+        "from r1eval.data import write_jsonl\n"
+        "def spy(records, path):\n"
+        f"    pathlib.Path({str(seen)!r}).write_text(huggingface_hub.constants.HF_HUB_CACHE)\n"
+        "    write_jsonl(records, path)\n"
+        "TASK = dataclasses.replace(TASK, local=dataclasses.replace(TASK.local, writer=spy))\n"))
+    shared = huggingface_hub.constants.HF_HUB_CACHE
+    to = tmp_path / "data"
+    assert main(["data", "download", "--to", str(to), "--task-dir", str(local_hub), "--tasks",
+                 "aime24"]) == 0
+    during = Path(seen.read_text())
+    assert during.parent.parent == to and during.parent.name.startswith(".r1eval-download-")
+    assert not during.parent.exists() and shared == huggingface_hub.constants.HF_HUB_CACHE
+
+
 def test_download_flags_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["data", "download"])
