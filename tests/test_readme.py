@@ -49,7 +49,7 @@ NOT_RUNNABLE: list[tuple[str, str]] = [
      "writes GPQA questions in plain text, which this test never does "
      "(tests/test_lm_eval_export.py)"),
     (r"^lm_eval ", "lm-evaluation-harness against a served model (tests/test_lm_eval_export.py)"),
-    (r"^python bench/", "benchmarks of minutes each (bench/README)"),
+    (r"^python bench/", "benchmarks of minutes each: tests/test_bench_smoke.py runs them small"),
 ]
 RUNNABLE = re.compile(r"^(\.venv/bin/)?r1eval ")
 #: Commands that make run folders: run before the commands that read results/.
