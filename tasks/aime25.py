@@ -16,7 +16,7 @@ Scores are broken down by paper (AIME I, AIME II).
 
 from __future__ import annotations
 
-from r1eval.data import read_jsonl
+from r1eval.data import read_jsonl, write_jsonl
 from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task_factory import integer_answer, math_task
 
@@ -46,7 +46,7 @@ TASK = math_task(
     version="1",
     description="AIME 2025 (I and II), 30 integer-answer problems",
     hub=HubSource(path="MathArena/aime_2025", split="train", revision="main"),
-    local=LocalSource(path="aime25/test.jsonl", reader=read_jsonl),
+    local=LocalSource(path="aime25/test.jsonl", reader=read_jsonl, writer=write_jsonl),
     size=30,
     answer=integer_answer,
     metadata=metadata,

@@ -14,7 +14,7 @@ stored as floats (27.0) and read as integers.
 
 from __future__ import annotations
 
-from r1eval.data import read_jsonl
+from r1eval.data import read_jsonl, write_jsonl
 from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task_factory import integer_answer, math_task
 
@@ -38,7 +38,7 @@ TASK = math_task(
         split="train",
         revision="69d78a4a2c840e82d69af6bc742bda09005f6316",
     ),
-    local=LocalSource(path="amc23/test.jsonl", reader=read_jsonl),
+    local=LocalSource(path="amc23/test.jsonl", reader=read_jsonl, writer=write_jsonl),
     size=40,
     answer=integer_answer,
     metadata=metadata,

@@ -15,7 +15,7 @@ script does, plus ``id`` ("hmmt_feb_2025-N"), which Hub rows get from ``problem_
 
 from __future__ import annotations
 
-from r1eval.data import read_jsonl
+from r1eval.data import read_jsonl, write_jsonl
 from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task_factory import math_task
 
@@ -31,7 +31,7 @@ TASK = math_task(
     version="1",
     description="HMMT February 2025, 30 problems with LaTeX-expression answers",
     hub=HubSource(path="MathArena/hmmt_feb_2025", split="train", revision="main"),
-    local=LocalSource(path="hmmt_feb25/test.jsonl", reader=read_jsonl),
+    local=LocalSource(path="hmmt_feb25/test.jsonl", reader=read_jsonl, writer=write_jsonl),
     size=30,
     r1_samples=64,
     reference="HMMT February 2025 (MathArena copy); prompt from the DeepSeek-R1 model card",

@@ -23,7 +23,7 @@ Scores are broken down by category and by source (ori_mmlu, stemez, theoremQA, s
 
 from __future__ import annotations
 
-from r1eval.data import read_jsonl
+from r1eval.data import read_jsonl, write_jsonl
 from r1eval.multiple_choice import mmlu_pro_text
 from r1eval.prompts import CHOICE_LETTERS, MMLU_PRO_PROMPT
 from r1eval.task import HubSource, LocalSource, Record
@@ -54,7 +54,7 @@ TASK = choice_task(
         split="test",
         revision="b189ec765aa7ed75c8acfea42df31fdae71f97be",
     ),
-    local=LocalSource(path="mmlu_pro/test.jsonl", reader=read_jsonl),
+    local=LocalSource(path="mmlu_pro/test.jsonl", reader=read_jsonl, writer=write_jsonl),
     size=12032,
     to_sample=to_sample,
     prompt_template=MMLU_PRO_PROMPT,
