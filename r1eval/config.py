@@ -187,6 +187,8 @@ def _problem(error: Mapping[str, Any], origin: Mapping[str, str]) -> str:
     value = error.get("input")
     if isinstance(value, float) and not math.isfinite(value):
         return f"{where} must be a finite number, not {value}"
+    if kind == "value_error" and "error" in context:  # our own validators' words
+        return f"{where}: {context['error']}"
     words = _RULES.get(kind)
     if words is None:
         return f"{where}: {error['msg']}"

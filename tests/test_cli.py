@@ -65,6 +65,8 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
         (["--tasks", "aime24", "--grader-workers", "-1"], ["--grader-workers must be at least 0"]),
         (["--tasks", "aime24", "--grade-timeout", "0"], ["--grade-timeout must be more than 0"]),
         (["--tasks", "aime24", "--no-such-flag"], ["unrecognized arguments: --no-such-flag"]),
+        (["--tasks", "aime24", "--reasoning-delimiters", "nosuch"],
+         ["error: --reasoning-delimiters: unknown reasoning delimiters 'nosuch'"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
