@@ -110,7 +110,7 @@ def test_trace_formats_are_a_run_setting() -> None:
     assert config.model_dump(mode="json")["reasoning_delimiters"] == ["think", "thinking"]
     given = completion("<thinking>x</thinking> 7")
     assert split_response(given, config.trace_formats()).answer == "7"
-    with pytest.raises(UsageError, match=r"reasoning_delimiters.*'nope'"):
+    with pytest.raises(UsageError, match=r"--reasoning-delimiters: unknown .* 'nope'"):
         build_config({"model": "m", "tasks": "aime24", "reasoning_delimiters": "nope"}, None, {})
 
 
