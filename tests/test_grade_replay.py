@@ -20,6 +20,7 @@ from r1eval.lm_eval_export import task_name
 from r1eval.prompts import MATH_PROMPT
 from r1eval.store import LOG, read_log
 
+from conftest import OUTSIDE_REPO
 from local_models import require, write_small_data
 from openai_server import OpenAIServer, last_user_text
 
@@ -310,14 +311,16 @@ metric_list:
 
 
 def _lm_eval_log_samples(server: OpenAIServer, tasks: Path, task: str, out: Path) -> Path:
-    """Run lm-eval's own command line with ``--log_samples``: the file it writes."""
+    """Run lm-eval's own command line with ``--log_samples``: the file it writes. It runs outside
+    the clone, where ``r1eval`` is the installed package (with its task plugins), not the source
+    folder."""
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     model_args = (f"model={server.model},base_url={server.base_url}/chat/completions,"
                   "num_concurrent=1,max_retries=1")
     subprocess.run([sys.executable, "-m", "lm_eval", "--model", "local-chat-completions",
                     "--model_args", model_args, "--tasks", task, "--include_path", str(tasks),
                     "--apply_chat_template", "--log_samples", "--output_path", str(out)],
-                   env=env, check=True, capture_output=True, timeout=600)
+                   env=env, cwd=OUTSIDE_REPO, check=True, capture_output=True, timeout=600)
     (written,) = out.rglob(f"samples_{task}_*.jsonl")
     return written
 
