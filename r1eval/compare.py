@@ -52,6 +52,7 @@ from r1eval.reported import Alias, Claim, Figure, Protocol, Reported, benchmark_
 from r1eval.reproduction import SameQuestions, outcome_counts, same_questions
 from r1eval.runs import Run
 from r1eval.table import markdown_table
+from r1eval.thinking import control_differences
 
 __all__ = [
     "ABOVE",
@@ -478,7 +479,8 @@ def _protocol_flags(view: TaskView, protocol: Protocol | None) -> list[str]:
     if protocol is None:
         return ["source states no protocol"]
     checks = (_samples_flag, _temperature_flag, _top_p_flag, _tokens_flag, _prompt_flag)
-    return [flag for check in checks if (flag := check(view, protocol)) is not None]
+    flags = [flag for check in checks if (flag := check(view, protocol)) is not None]
+    return flags + control_differences(view.sampling, protocol.model_dump())
 
 
 def _unset(view: TaskView) -> str:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from r1eval.backends.local import LocalModelOptions
 from r1eval.errors import UsageError
 from r1eval.response import DEFAULT_DELIMITERS, TraceFormat, trace_formats
+from r1eval.thinking import check_reasoning_effort, parse_json_controls
 from r1eval.types import SamplingParams
 
 ENV_PREFIX = "R1EVAL_"
@@ -56,6 +57,11 @@ class RunConfig(BaseModel):
     grade_timeout: float = Field(default=30.0, gt=0, le=3600)
     # The reasoning trace formats recognised (r1eval.response.TRACE_FORMATS, or "OPEN CLOSE")
     reasoning_delimiters: list[str] = Field(default=list(DEFAULT_DELIMITERS), min_length=1)
+    # Thinking controls (r1eval.thinking), sent as given and part of the run's identity
+    reasoning_effort: str | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    system_prompt: str | None = Field(default=None, min_length=1)
+    extra_body: dict[str, Any] | None = None
     price_in: float | None = Field(default=None, ge=0, le=10_000)
     price_out: float | None = Field(default=None, ge=0, le=10_000)
     prices: Path | None = None
@@ -99,6 +105,11 @@ class RunConfig(BaseModel):
         trace_formats(value)  # a ValueError names the bad one
         return value
 
+    @field_validator("reasoning_effort")
+    @classmethod
+    def _known_effort(cls, value: str | None) -> str | None:
+        return check_reasoning_effort(value)
+
     def trace_formats(self) -> tuple[TraceFormat, ...]:
         """The reasoning delimiters of this run (``r1eval.response``)."""
         return trace_formats(self.reasoning_delimiters)
@@ -110,6 +121,10 @@ class RunConfig(BaseModel):
             temperature=self.temperature if self.temperature is not None else base.temperature,
             top_p=self.top_p if self.top_p is not None else base.top_p,
             max_tokens=self.max_tokens if self.max_tokens is not None else base.max_tokens,
+            reasoning_effort=self.reasoning_effort,
+            chat_template_kwargs=self.chat_template_kwargs,
+            system_prompt=self.system_prompt,
+            extra_body=self.extra_body,
         )
 
     def samples_for(self, r1_default: int) -> int:
@@ -161,6 +176,7 @@ def build_config(
     given = {k: v for k, v in flags.items() if v is not None}
     merged.update(given)
     origin.update({key: flag_name(key) for key in given})
+    parse_json_controls(merged, origin)
     try:
         return RunConfig(**merged)
     except ValidationError as error:

@@ -9,13 +9,13 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from r1eval import __version__
 from r1eval.backends.base import Backend, Capacity, Incremental, Preflight
-from r1eval.backends.factory import backend_for, identity_for
+from r1eval.backends.factory import backend_for, identity_for, split_model
 from r1eval.budget import Budget
 from r1eval.config import DEFAULT_SEQUENCES, RunConfig
 from r1eval.data import LoadedTask, load_task
@@ -29,6 +29,7 @@ from r1eval.registry import resolve
 from r1eval.runner import Order, Runner
 from r1eval.scoring import add_costs, score_task, tally
 from r1eval.store import RunFolder
+from r1eval.thinking import check_in_process
 
 DEFAULT_RESULTS = Path("results")
 
@@ -91,6 +92,8 @@ def prepare(
     is not an HTTP endpoint, such as replayed completions, names itself).
     """
     tasks = resolve(config.tasks, config.task_dir)
+    if split_model(config.model)[0] is not None:
+        check_in_process(config.model_dump(), config.model)
     api_key = api_key_from(config, environ, key_explicit)
     endpoint = endpoint or identity_for(config.model, config.base_url,
                                         local=config.local_options())
@@ -105,7 +108,7 @@ def prepare(
     manifest = {
         "r1eval_version": __version__,
         # JSON round trip: compared with the identity read back from run.json on resume
-        "identity": json.loads(json.dumps({"endpoint": endpoint, "sampling": asdict(sampling)})),
+        "identity": json.loads(json.dumps({"endpoint": endpoint, "sampling": sampling.record()})),
         "config": config.model_dump(mode="json", exclude={"run_dir"}),
         "tasks": {
             t.task.name: {

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from r1eval.data import LoadedTask
@@ -79,9 +79,9 @@ def _canonical(data: dict[str, Any]) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _sampling_fields(sampling: SamplingParams) -> tuple[tuple[str, Any], ...]:
-    """``asdict(sampling)`` once per setting, not once per key (it deep-copies: most of the
+    """``sampling.record()`` once per setting, not once per key (it deep-copies: most of the
     time of building a plan of 100,000 items)."""
-    return tuple(asdict(sampling).items())
+    return tuple(sampling.record().items())
 
 
 #: The most responses one run plans (MMLU x 71, MATH-500 x 1024). Its plan holds about 200 bytes
@@ -133,11 +133,19 @@ def _question_items(
     that ``Prompt`` object and the canonical JSON of their keys."""
     shared: tuple[Prompt, Callable[[int], str]] | None = None
     for repeat in range(repeats):
-        prompt = task.prompt(sample, repeat)
+        prompt = with_system_prompt(task.prompt(sample, repeat), sampling.system_prompt)
         if shared is None or prompt != shared[0]:
             keys = repeat_keys(endpoint, sampling, prompt.messages, task.name, sample.id)
             shared = (prompt, keys)
         yield WorkItem(task.name, sample, repeat, shared[0], shared[1](repeat))
+
+
+def with_system_prompt(prompt: Prompt, system_prompt: str | None) -> Prompt:
+    """The prompt with ``--system-prompt`` as a system turn before the task's messages."""
+    if system_prompt is None:
+        return prompt
+    system = {"role": "system", "content": system_prompt}
+    return replace(prompt, messages=(system, *prompt.messages))
 
 
 def group_requests(

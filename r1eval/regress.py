@@ -47,6 +47,7 @@ from r1eval.prompts import CHOICE_LETTERS
 from r1eval.registry import current_prompt_hash
 from r1eval.runs import Run
 from r1eval.table import markdown_table
+from r1eval.thinking import control_differences
 
 __all__ = [
     "IMPROVEMENT",
@@ -225,15 +226,15 @@ def protocol_differences(
     base: Mapping[str, Any], candidate: Mapping[str, Any], tasks: Iterable[str]
 ) -> list[str]:
     """Differences between two run manifests that bias a comparison (``base vs candidate``):
-    sampling parameters, and per task its version, prompt, grader and data. The model and
-    endpoint are meant to differ and are not compared."""
+    sampling parameters and thinking controls, and per task its version, prompt, grader and
+    data. The model and endpoint are meant to differ and are not compared."""
     sampling_base = (base.get("identity") or {}).get("sampling") or {}
     sampling_cand = (candidate.get("identity") or {}).get("sampling") or {}
     found = [
         f"{key}: {sampling_base.get(key)} vs {sampling_cand.get(key)}"
         for key in SAMPLING_FIELDS
         if sampling_base.get(key) != sampling_cand.get(key)
-    ]
+    ] + control_differences(sampling_base, sampling_cand)
     for name in tasks:
         found += _task_differences(
             name, base.get("tasks", {}).get(name) or {}, candidate.get("tasks", {}).get(name) or {}

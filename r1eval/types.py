@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Message = dict[str, str]
@@ -84,15 +84,33 @@ class Grade:
     explanation: str = ""
 
 
+#: The thinking controls (``r1eval.thinking``): part of a run's identity only when set, so
+#: the keys and identity of a run made without them stay what they were.
+THINKING_CONTROLS = ("reasoning_effort", "chat_template_kwargs", "system_prompt", "extra_body")
+
+
 @dataclass(frozen=True)
 class SamplingParams:
-    """Everything sent to the model that changes its output, besides the messages."""
+    """Everything sent to the model that changes its output, besides the task's messages.
+
+    ``system_prompt`` is sent as a system turn before them. The JSON objects
+    (``chat_template_kwargs``, ``extra_body``) are left out of the hash, not of equality.
+    """
 
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    reasoning_effort: str | None = None
+    chat_template_kwargs: dict[str, Any] | None = field(default=None, hash=False)
+    system_prompt: str | None = None
+    extra_body: dict[str, Any] | None = field(default=None, hash=False)
+
+    def record(self) -> dict[str, Any]:
+        """The parameters as a run records them: the thinking controls only when set."""
+        return {name: value for name, value in asdict(self).items()
+                if value is not None or name not in THINKING_CONTROLS}
 
 
 @dataclass(frozen=True)

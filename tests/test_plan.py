@@ -13,7 +13,7 @@ import pytest
 from r1eval.data import LoadedTask, load_task
 from r1eval.plan import WorkItem, build_plan, group_requests, request_key
 from r1eval.registry import resolve
-from r1eval.types import Sample, SamplingParams
+from r1eval.types import THINKING_CONTROLS, Sample, SamplingParams
 
 ENDPOINT = {"model": "m", "base_url": "http://x/v1"}
 SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=100)
@@ -78,10 +78,12 @@ def test_keys_are_stable_and_repeats_share_their_prompt() -> None:
 def _key_from_canonical_json(endpoint: dict[str, str], sampling: SamplingParams,
                              item: WorkItem) -> str:
     """The key as the first version of r1eval built it: the SHA-256 of the canonical JSON of
-    the whole identity, serialised anew for each sample."""
+    the whole identity, serialised anew for each sample (with the thinking controls that are
+    set: the first version had none)."""
     identity = {
         "endpoint": dict(sorted(endpoint.items())),
-        "sampling": asdict(sampling),
+        "sampling": {k: v for k, v in asdict(sampling).items()
+                     if k not in THINKING_CONTROLS or v is not None},
         "messages": [dict(m) for m in item.prompt.messages],
         "task": item.task,
         "sample": item.sample.id,
@@ -110,3 +112,34 @@ def test_plan_keys_of_real_tasks_are_those_of_the_canonical_json(data_dir: Path)
     gpqa = [item for item in items if item.task == "gpqa_diamond"]
     shown = {json.dumps(item.prompt.messages) for item in gpqa}
     assert len(shown) > len({item.sample.id for item in gpqa})  # prompts differ per repeat
+
+
+def test_each_thinking_control_changes_the_key_and_an_unset_one_does_not() -> None:
+    """A changed control is a different output, so a different sample; a run made without
+    any keeps the keys it had (the stable key above), and equal dicts give equal keys."""
+    base = request_key(ENDPOINT, SAMPLING, MESSAGES, "t", "1", 0)
+    variants = [
+        SamplingParams(temperature=0.6, top_p=0.95, max_tokens=100, **{name: value})
+        for name, value in (("reasoning_effort", "high"),
+                            ("chat_template_kwargs", {"enable_thinking": True}),
+                            ("chat_template_kwargs", {"enable_thinking": False}),
+                            ("system_prompt", "Think step by step."),
+                            ("extra_body", {"top_k": 20}))
+    ]
+    keys = [request_key(ENDPOINT, s, MESSAGES, "t", "1", 0) for s in variants]
+    assert len({base, *keys}) == 6
+    same = SamplingParams(temperature=0.6, top_p=0.95, max_tokens=100,
+                          chat_template_kwargs={"enable_thinking": True})
+    assert request_key(ENDPOINT, same, MESSAGES, "t", "1", 0) == keys[1]
+    assert "reasoning_effort" not in SAMPLING.record()
+
+
+def test_system_prompt_is_a_system_turn_before_the_task_messages() -> None:
+    math = _loaded("math500", [Sample(id="p1", input="1+1?", target="2")])
+    sampling = SamplingParams(system_prompt="Be brief.")
+    plain, with_system = (build_plan([math], {"math500": 1}, ENDPOINT, s)[0]
+                          for s in (SamplingParams(), sampling))
+    assert with_system.prompt.messages == (
+        {"role": "system", "content": "Be brief."}, *plain.prompt.messages)
+    assert with_system.key == request_key(ENDPOINT, sampling, with_system.prompt.messages,
+                                          "math500", "p1", 0)

@@ -61,6 +61,7 @@ from tenacity import (
 from r1eval import __version__
 from r1eval.backends.sse import StreamAssembler, StreamError
 from r1eval.errors import EndpointError, RequestFailed
+from r1eval.thinking import body_fields
 from r1eval.types import Completion, Request, SamplingParams, Usage
 
 __all__ = ["STREAM_MODES", "OpenAICompatBackend", "endpoint_identity"]
@@ -555,7 +556,8 @@ class OpenAICompatBackend:
 
     def _body(self, request: Request, n: int) -> dict[str, Any]:
         """The chat-completions body: parameters left at None are left out (the server's
-        default applies), ``n`` only above 1, ``stop`` only when not empty."""
+        default applies), ``n`` only above 1, ``stop`` only when not empty; then the
+        thinking controls (``r1eval.thinking``)."""
         sampling = request.sampling
         body: dict[str, Any] = {"model": self._model, "messages": list(request.messages)}
         if n > 1:
@@ -569,6 +571,7 @@ class OpenAICompatBackend:
             "seed": sampling.seed,
         }
         body.update((name, value) for name, value in given.items() if value is not None)
+        body.update(body_fields(sampling.record()))
         return body
 
     def _status_error(self, reply: _Reply) -> Exception:

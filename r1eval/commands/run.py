@@ -78,6 +78,21 @@ def configure(run: argparse.ArgumentParser) -> None:
                      help="seconds allowed to grade one response (default 30)")
     run.add_argument("--reasoning-delimiters", dest="reasoning_delimiters", metavar="NAMES",
                      help="reasoning trace formats to split off (default think,thought)")
+    thinking = run.add_argument_group(
+        "thinking controls (sent as given; part of the run's identity, compared by "
+        "compare/regress)")
+    thinking.add_argument("--reasoning-effort", dest="reasoning_effort",
+                          metavar="{none,minimal,low,medium,high,xhigh}",
+                          help="OpenAI o-series/GPT-5 reasoning_effort (default: not sent)")
+    thinking.add_argument("--chat-template-kwargs", dest="chat_template_kwargs", metavar="JSON",
+                          help="vLLM/SGLang chat-template arguments, e.g. "
+                          "'{\"enable_thinking\": true}' for Qwen3")
+    thinking.add_argument("--system-prompt", dest="system_prompt", metavar="TEXT",
+                          help="a system turn before each prompt (default none, as the "
+                          "DeepSeek-R1 protocol)")
+    thinking.add_argument("--extra-body", dest="extra_body", metavar="JSON",
+                          help="more fields for the request body, e.g. '{\"top_k\": 20}'; "
+                          "not those r1eval sets itself")
     local = run.add_argument_group("in-process models (--model hf:PATH or vllm:PATH)")
     local.add_argument("--dtype", help="weights dtype (default auto); part of the run's identity")
     local.add_argument("--device", help="hf: cuda, cpu, cuda:1... (default: the GPU if any)")
