@@ -38,7 +38,7 @@ import io
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,7 @@ from r1eval.registry import available_tasks
 from r1eval.reported import Alias, Claim, Figure, Protocol, Reported, benchmark_name
 from r1eval.reproduction import SameQuestions, outcome_counts, same_questions
 from r1eval.runs import Run
+from r1eval.server_setup import server_differences
 from r1eval.table import markdown_table
 from r1eval.thinking import control_differences
 
@@ -294,13 +295,18 @@ def compare_runs(
 ) -> list[Row]:
     """Rows for every task of every run, then the model's benchmarks r1eval cannot run.
 
-    ``as_names`` gives the registry name per run (None: resolve the run's model name).
+    ``as_names`` gives the registry name per run (None: resolve the run's model name). A
+    run served otherwise than the first (``r1eval.server_setup``) says so in its notes.
     """
     rows: list[Row] = []
     runnable = set(runnable)
     for index, run in enumerate(runs):
         name = (as_names[index] if index < len(as_names) else None) or run.model
-        rows += compare_views(task_views(run), reported, runnable, margin, name)
+        served = tuple(server_differences(runs[0].manifest.get("server"),
+                                          run.manifest.get("server"),
+                                          (runs[0].name, run.name))) if index else ()
+        rows += [replace(row, notes=row.notes + served)
+                 for row in compare_views(task_views(run), reported, runnable, margin, name)]
     return rows
 
 

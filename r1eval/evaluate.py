@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval import __version__
-from r1eval.backends.base import Backend, Capacity, Incremental, Preflight
+from r1eval.backends.base import Backend, Capacity, Described, Incremental, Preflight
 from r1eval.backends.factory import backend_for, identity_for, split_model
 from r1eval.budget import Budget
 from r1eval.config import DEFAULT_SEQUENCES, RunConfig
@@ -28,6 +28,7 @@ from r1eval.provenance import provenance
 from r1eval.registry import resolve
 from r1eval.runner import Order, Runner
 from r1eval.scoring import add_costs, score_task, tally
+from r1eval.server_setup import describe
 from r1eval.store import RunFolder
 from r1eval.thinking import check_in_process
 
@@ -220,12 +221,15 @@ async def _execute(
     try:
         if isinstance(backend, Preflight):
             await backend.preflight()
+        server = await backend.server_setup() if isinstance(backend, Described) else None
         secrets = [prepared.api_key] if prepared.api_key else []
         with RunFolder(prepared.run_dir, secrets) as folder:
             manifest = _merge_manifest(
                 folder.read_manifest(), prepared.manifest, folder.path,
                 {t.task.name: t.task.legacy_prompt_hash for t in prepared.loaded},
             )
+            if server is not None:  # this session's server, as it said
+                manifest = {**manifest, "server": server}
             folder.write_manifest(manifest)
             if on_open is not None:
                 on_open(folder.path)
@@ -258,6 +262,8 @@ async def _run(
 ) -> None:
     config = prepared.config
     sequences, basis = await sequence_limit(config, backend)
+    if (server := (folder.read_manifest() or {}).get("server")) is not None:
+        print(f"r1eval: server: {describe(server)}", file=sys.stderr)
     print(f"r1eval: up to {sequences} samples in flight ({basis})", file=sys.stderr)
     _record_serving(folder, sequences, basis, backend)
     with GraderPool(workers=config.grader_workers, timeout_s=config.grade_timeout) as pool:

@@ -46,6 +46,7 @@ from r1eval.permutation import PermutationResult, within_question_permutation
 from r1eval.prompts import CHOICE_LETTERS
 from r1eval.registry import current_prompt_hash
 from r1eval.runs import Run
+from r1eval.server_setup import server_differences
 from r1eval.table import markdown_table
 from r1eval.thinking import control_differences
 
@@ -257,7 +258,7 @@ def _notes(base: Run, candidate: Run, tasks: Iterable[str]) -> list[str]:
     ]
     if versions[0] != versions[1]:
         notes.append(f"math-verify {versions[0]} graded the base run, {versions[1]} the candidate")
-    return notes
+    return notes + server_differences(base.manifest.get("server"), candidate.manifest.get("server"))
 
 
 # ------------------------------------------------------------------------------- pairing

@@ -250,6 +250,13 @@ class OpenAIServer:
     the usage and ``[DONE]``), unless ``streams`` is False (the whole JSON body instead).
     ``reports_capacity`` serves SGLang's ``GET /get_server_info`` with ``max_running_requests``
     = ``slots``.
+
+    ``engine`` ("vllm", "sglang" or "ollama") also answers that engine's own routes about its
+    setup, in the engine's shapes: vLLM's ``GET /version`` and the extra fields of its model
+    listing (``root``, ``max_model_len``, ``owned_by: vllm``); SGLang's ``/get_server_info``
+    server arguments; Ollama's ``POST /api/show`` and ``GET /api/version``. ``version``,
+    ``quantization`` and ``context_length`` are what it states; ``routes_asked`` counts the
+    requests to each of those routes.
     """
 
     def __init__(
@@ -270,7 +277,16 @@ class OpenAIServer:
         streams: bool = True,
         tick_s: float = 0.02,
         reports_capacity: bool = False,
+        engine: str | None = None,
+        version: str = "0.8.5",
+        quantization: str | None = None,
+        context_length: int = 32768,
     ) -> None:
+        self.engine = engine
+        self.version = version
+        self.quantization = quantization
+        self.context_length = context_length
+        self.routes_asked: dict[str, int] = {}
         self.model = model
         self.slots = slots
         self.seconds = seconds
@@ -369,6 +385,9 @@ class OpenAIServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/test/stats", self._stats)
         app.router.add_get("/get_server_info", self._server_info)
+        app.router.add_get("/version", self._vllm_version)
+        app.router.add_post("/api/show", self._ollama_show)
+        app.router.add_get("/api/version", self._ollama_version)
         # handler_cancellation: a client that gave up (timeout) cancels the slow handler.
         runner = web.AppRunner(
             app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
@@ -387,10 +406,59 @@ class OpenAIServer:
         finally:
             await runner.cleanup()
 
+    def _asked(self, route: str, engine: str) -> bool:
+        with self._lock:
+            self.routes_asked[route] = self.routes_asked.get(route, 0) + 1
+        return self.engine == engine
+
     async def _server_info(self, request: web.Request) -> web.Response:
-        if not self.reports_capacity:
+        if not self._asked("/get_server_info", "sglang") and not self.reports_capacity:
             return web.Response(status=404, text="404: Not Found")
-        return web.json_response({"model_path": self.model, "max_running_requests": self.slots})
+        if self.engine != "sglang":
+            return web.json_response({"model_path": self.model,
+                                      "max_running_requests": self.slots})
+        # SGLang: its server arguments, the scheduler's state and its version
+        return web.json_response({
+            "model_path": f"/models/{self.model}", "tokenizer_path": f"/models/{self.model}",
+            "host": "127.0.0.1", "port": self.port, "tp_size": 1, "dp_size": 1,
+            "dtype": "auto", "kv_cache_dtype": "auto", "quantization": self.quantization,
+            "context_length": self.context_length, "max_running_requests": self.slots or None,
+            "mem_fraction_static": 0.88, "chunked_prefill_size": 8192,
+            "internal_states": [{"max_total_num_tokens": 400000,
+                                 "max_running_requests": self.slots or 4096}],
+            "version": self.version,
+        })
+
+    async def _vllm_version(self, request: web.Request) -> web.Response:
+        if not self._asked("/version", "vllm"):
+            return web.Response(status=404, text="404: Not Found")
+        return web.json_response({"version": self.version})
+
+    async def _ollama_show(self, request: web.Request) -> web.Response:
+        if not self._asked("/api/show", "ollama"):
+            return web.Response(status=404, text="404: Not Found")
+        body = await request.json()
+        if body.get("model") != self.model:
+            return web.json_response({"error": f"model '{body.get('model')}' not found"},
+                                     status=404)
+        return web.json_response({
+            "license": "MIT", "modelfile": f"FROM /models/{self.model}.gguf\n",
+            "parameters": f"num_ctx                        {self.context_length}\n"
+                          'stop                           "<|end▁of▁sentence|>"',
+            "template": "{{ .System }}{{ .Prompt }}",
+            "details": {"parent_model": "", "format": "gguf", "family": "qwen2",
+                        "families": ["qwen2"], "parameter_size": "7.6B",
+                        "quantization_level": self.quantization or "F16"},
+            "model_info": {"general.architecture": "qwen2", "general.parameter_count": 7615616512,
+                           "qwen2.context_length": 131072, "qwen2.block_count": 28},
+            "capabilities": ["completion", "thinking"],
+            "modified_at": "2025-01-28T10:00:00.000000000Z",
+        })
+
+    async def _ollama_version(self, request: web.Request) -> web.Response:
+        if not self._asked("/api/version", "ollama"):
+            return web.Response(status=404, text="404: Not Found")
+        return web.json_response({"version": self.version})
 
     async def _stats(self, request: web.Request) -> web.Response:
         """The server's counts, for a test that runs it in another process."""
@@ -411,8 +479,17 @@ class OpenAIServer:
         if refusal is not None:
             return refusal
         names = [self.model] if self.listed is None else self.listed
-        entries = [{"id": name, "object": "model", "created": 0, "owned_by": "r1eval-tests"}
-                   for name in names]
+        entries: list[dict[str, Any]] = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "r1eval-tests"}
+            for name in names]
+        if self.engine == "vllm":  # vLLM's ModelCard: the weights served and the context
+            for entry in entries:
+                entry.update(owned_by="vllm", root=f"/models/{entry['id']}", parent=None,
+                             max_model_len=self.context_length,
+                             permission=[{"id": "modelperm-0", "object": "model_permission",
+                                          "allow_sampling": True, "is_blocking": False}])
+            return web.json_response({"object": "list", "data": entries},
+                                     headers={"Server": "uvicorn"})
         return web.json_response({"object": "list", "data": entries})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:

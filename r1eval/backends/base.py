@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from r1eval.types import Completion, Request
 
-__all__ = ["Backend", "Capacity", "Incremental", "Preflight"]
+__all__ = ["Backend", "Capacity", "Described", "Incremental", "Preflight"]
 
 
 @runtime_checkable
@@ -75,4 +75,14 @@ class Capacity(Protocol):
 
     async def capacity(self) -> int | None:
         """The server's limit, or None when it does not say."""
+        ...
+
+
+@runtime_checkable
+class Described(Protocol):
+    """A backend that can ask its server how it is set up (``r1eval.server_setup``)."""
+
+    async def server_setup(self) -> dict[str, Any]:
+        """What the server says about itself; best effort, bounded in time, never raises
+        for a route the server does not have."""
         ...

@@ -58,9 +58,10 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from r1eval import __version__
+from r1eval import __version__, server_setup
 from r1eval.backends.sse import StreamAssembler, StreamError
 from r1eval.errors import EndpointError, RequestFailed
+from r1eval.server_setup import count
 from r1eval.thinking import body_fields
 from r1eval.types import Completion, Request, SamplingParams, Usage
 
@@ -96,9 +97,11 @@ _ANNOUNCED_WAIT_S = 10.0
 #: ``on``: stream every request; ``off``: never stream.
 STREAM_MODES = ("auto", "on", "off")
 #: Where SGLang reports its limits (``max_running_requests``), relative to the server's root.
-_SGLANG_INFO = "/get_server_info"
 
 Deliver = Callable[[Completion], Awaitable[None]]
+
+
+_NOT_ASKED = object()
 
 
 class _Retryable(Exception):
@@ -195,6 +198,8 @@ class OpenAICompatBackend:
         #: Set from the first response that asked for several choices and got one.
         self.ignores_n = False
         self._n_checked = False
+        self._listing: _Reply | None = None  # GET /models, kept for server_setup
+        self._server_info: object = _NOT_ASKED
 
     def identity(self) -> dict[str, str]:
         """The model name and the normalised base URL (no key, no user:password)."""
@@ -292,6 +297,7 @@ class OpenAICompatBackend:
             raise self._status_error(reply)
         if reply.status >= 400:
             return []  # no such route (404), or it failed: the probe decides
+        self._listing = reply
         return _model_ids(reply.body)
 
     async def generate(self, request: Request) -> list[Completion]:
@@ -521,14 +527,50 @@ class OpenAICompatBackend:
         """How many sequences the server generates at once, where it says: SGLang's
         ``max_running_requests`` (``GET /get_server_info`` at the server's root). None when
         it does not say (vLLM publishes no ``max_num_seqs``; hosted APIs nothing)."""
+        return _max_running_requests(await self._sglang_info())
+
+    async def _sglang_info(self) -> object:
+        """SGLang's server info, asked once per backend (capacity and setup share it)."""
+        if self._server_info is _NOT_ASKED:
+            self._server_info = await self._probe("GET", server_setup.SGLANG_INFO)
+        return self._server_info
+
+    async def _probe(self, method: str, route: str, body: dict[str, Any] | None = None
+                     ) -> object:
+        """The JSON of a route at the server's root (beside ``/v1``), or None: no such
+        route, another answer, no answer within the preflight's time limit."""
         root = self._base_url.removesuffix("/v1")
         try:
-            reply = await self._request("GET", root + _SGLANG_INFO, None,
-                                        self._preflight_timeout_s)
-            info = json.loads(reply.body) if reply.status == 200 else None
-        except (_NoResponse, json.JSONDecodeError, UnicodeDecodeError):
+            reply = await self._request(method, root + route, body, self._preflight_timeout_s)
+            return json.loads(reply.body) if reply.status == 200 else None
+        except (_NoResponse, RequestFailed, EndpointError, json.JSONDecodeError,
+                UnicodeDecodeError):
             return None
-        return _max_running_requests(info)
+
+    async def server_setup(self) -> dict[str, Any]:
+        """What the server says about itself (``r1eval.server_setup``): vLLM's ``/version``
+        and model listing, SGLang's server info, Ollama's ``/api/show`` and version, and the
+        listing's response headers; the probes run at once, each within the preflight's
+        time limit, at the endpoint's own host only."""
+        vllm, sglang, ollama, ollama_version = await asyncio.gather(
+            self._probe("GET", server_setup.VLLM_VERSION), self._sglang_info(),
+            self._probe("POST", server_setup.OLLAMA_SHOW, {"model": self._model}),
+            self._probe("GET", server_setup.OLLAMA_VERSION),
+        )
+        listing = self._listing or _Reply(0, {}, b"")
+        try:
+            listed = json.loads(listing.body) if listing.body else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            listed = None
+        return server_setup.combine([
+            ("/get_server_info", server_setup.from_sglang_info(sglang)),
+            ("/api/show", server_setup.from_ollama_show(ollama)),
+            ("/api/version", server_setup.from_ollama_version(ollama_version)
+             if ollama is not None else {}),
+            ("/version", server_setup.from_vllm_version(vllm)),
+            ("/v1/models", server_setup.from_models_listing(listed, self._model)),
+            ("headers", server_setup.from_headers(listing.headers)),
+        ])
 
     async def _attempt(
         self, request: Request, n: int, timeout_s: float | None = None
@@ -725,9 +767,9 @@ def _usage(usage: object, *, shared_by: int) -> Usage:
     details = usage.get("completion_tokens_details")
     reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
     return Usage(
-        prompt_tokens=_count(usage.get("prompt_tokens")),
-        completion_tokens=_count(usage.get("completion_tokens")),
-        reasoning_tokens=_count(reasoning),
+        prompt_tokens=count(usage.get("prompt_tokens")),
+        completion_tokens=count(usage.get("completion_tokens")),
+        reasoning_tokens=count(reasoning),
         shared_by=shared_by,
     )
 
@@ -754,14 +796,10 @@ def _max_running_requests(info: object) -> int | None:
         return None
     places = [info, *(s for s in info.get("internal_states") or () if isinstance(s, dict))]
     for place in places:
-        value = _count(place.get("max_running_requests"))
+        value = count(place.get("max_running_requests"))
         if value is not None and value > 0:
             return value
     return None
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _root_cause(err: BaseException) -> str:
