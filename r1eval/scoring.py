@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from r1eval import stats
 from r1eval.gc_pause import no_cyclic_gc
 from r1eval.multiple_choice import unshuffled_letter
@@ -31,6 +33,8 @@ class Outcome(NamedTuple):
     method: str | None
     tokens: dict[str, float]
     tokens_estimated: bool = False
+    first_token_s: float | None = None  # streamed samples only
+    decode_tokens_per_s: float | None = None
 
 
 @dataclass
@@ -53,7 +57,18 @@ def _outcome(grade: dict[str, Any], completion: dict[str, Any]) -> Outcome:
         grade.get("method"),
         _tokens(usage),
         bool(usage.get("estimated")),
+        *_speed(completion, sample_tokens(usage, "completion")),
     )
+
+
+def _speed(completion: dict[str, Any], tokens: float | None) -> tuple[float | None, ...]:
+    """A streamed sample's time to its first output, and its completion tokens per second
+    after that (its own decode rate, while the server also generated others)."""
+    first, latency = completion.get("first_token_s"), completion.get("latency_s")
+    if first is None or latency is None:
+        return None, None
+    decoding = latency - first
+    return first, (tokens / decoding if tokens and decoding > 0 else None)
 
 
 def _tokens(usage: dict[str, Any]) -> dict[str, float]:
@@ -139,8 +154,24 @@ def score_task(t: TaskTally, breakdown: Iterable[str] = ()) -> dict[str, Any]:
         "tokens_estimated_samples": sum(o.tokens_estimated for o in outcomes),
         "completion_tokens_per_correct": _per_correct(token_totals.get("completion", 0),
                                                       outcomes),
+        "speed": _speed_summary(outcomes),
         "by": {key: _breakdown(t, key) for key in breakdown},
     }
+
+
+def _speed_summary(outcomes: list[Outcome]) -> dict[str, Any]:
+    """Medians and 90th percentiles over the streamed samples (None when none streamed)."""
+    first = [o.first_token_s for o in outcomes if o.first_token_s is not None]
+    rates = [o.decode_tokens_per_s for o in outcomes if o.decode_tokens_per_s is not None]
+
+    def spread(values: list[float], digits: int) -> dict[str, float] | None:
+        if not values:
+            return None
+        median, p90 = np.quantile(values, [0.5, 0.9])
+        return {"median": round(float(median), digits), "p90": round(float(p90), digits)}
+
+    return {"streamed_samples": len(first), "first_token_s": spread(first, 3),
+            "decode_tokens_per_s": spread(rates, 1)}
 
 
 def _per_correct(total: float, outcomes: list[Outcome]) -> float | None:

@@ -65,6 +65,8 @@ class Completion:
     usage: Usage = Usage()
     latency_s: float | None = None
     model: str | None = None
+    # seconds from sending the request to this choice's first output (streamed only)
+    first_token_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ TESTS = Path(__file__).resolve().parent
 TASK_DIR, DATA_DIR = TESTS / "task_files", TESTS / "task_data"
 SAMPLES = 3
 # Scores that depend on the responses only: token counts and costs differ (the live server
-# reports usage; a file has none, so r1eval estimates it).
+# reports usage; a file has none, so r1eval estimates it), and a file has no timings (speed).
 NOT_COMPARED = {"tokens", "tokens_estimated_samples", "completion_tokens_per_correct",
-                "cost_usd", "cost_per_correct_usd"}
+                "cost_usd", "cost_per_correct_usd", "speed"}
 
 
 def behaviour(prompt: str, index: int) -> str:

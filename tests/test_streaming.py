@@ -173,3 +173,46 @@ def test_probing_n_costs_one_tiny_request() -> None:
             asyncio.run(probe_n(backend))
             [probe] = server.requests
         assert backend.ignores_n is ignore_n and probe["n"] == 2 and probe["max_tokens"] == 1
+
+
+def test_a_choice_begins_at_its_first_output_not_at_its_role() -> None:
+    stream = StreamAssembler()
+    feed(stream, delta(0, role="assistant"), delta(1, role="assistant"))
+    assert stream.began() == []
+    feed(stream, delta(1, reasoning_content="Hmm"))
+    assert stream.began() == [1]
+    feed(stream, delta(1, content="4"), delta(0, "stop", content="42"))
+    assert stream.began() == [0]  # choice 0 began and finished in one event
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_time_to_first_token_and_decode_rate_per_streamed_sample(
+    tmp_path: Any, data_dir: Any, mode: str
+) -> None:
+    from r1eval.cli import main
+
+    with OpenAIServer(seconds=lambda body, index: 0.1 + 0.05 * index, tick_s=0.02) as server:
+        assert main(["run", "--model", server.model, "--base-url", server.base_url, "--tasks",
+                     "aime24", "--limit", "2", "--samples", "3", "--data-dir", str(data_dir),
+                     "--run-dir", str(tmp_path / "run"), "--grader-workers", "0",
+                     "--stream", mode]) == 0
+    lines = (tmp_path / "run" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    completions = [r for r in map(json.loads, lines) if r["type"] == "completion"]
+    speed = json.loads((tmp_path / "run" / "scores.json").read_text(encoding="utf-8"))[
+        "tasks"]["aime24"]["speed"]
+    if mode == "off":
+        assert all(c["first_token_s"] is None for c in completions)
+        assert speed == {"streamed_samples": 0, "first_token_s": None,
+                         "decode_tokens_per_s": None}
+        return
+    assert len(completions) == 6
+    assert all(0 < c["first_token_s"] < c["latency_s"] for c in completions)
+    assert speed["streamed_samples"] == 6
+    firsts = sorted(c["first_token_s"] for c in completions)
+    assert speed["first_token_s"]["median"] == pytest.approx(  # rounded to the millisecond
+        firsts[2] / 2 + firsts[3] / 2, abs=5e-4)
+    rates = [c["usage"]["completion_tokens"] / (c["latency_s"] - c["first_token_s"])
+             for c in completions]
+    assert speed["decode_tokens_per_s"]["median"] == pytest.approx(
+        sorted(rates)[2] / 2 + sorted(rates)[3] / 2, abs=0.051)  # rounded to 0.1

@@ -128,6 +128,15 @@ class _Stream:
     waiting_for: str
     assembler: StreamAssembler = field(default_factory=StreamAssembler)
     delivered: int = 0
+    first_output_s: dict[int, float] = field(default_factory=dict)  # by choice index
+
+    def finished(self, choices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``choices`` the last line finished, after timing the first output of those it
+        began (a choice may begin and finish in one event)."""
+        now = time.perf_counter() - self.started
+        for index in self.assembler.began():
+            self.first_output_s.setdefault(index, now)
+        return choices
 
 
 @dataclass(frozen=True)
@@ -448,7 +457,7 @@ class OpenAICompatBackend:
                         reply = await self._whole_reply(url, response)
                         return await self._unstreamed(reply, n, stream.started, take)
                     await self._read_events(response, stream, deadline)
-            for choice in stream.assembler.close():
+            for choice in stream.finished(stream.assembler.close()):
                 await self._deliver_streamed(choice, stream)
         except StreamError as err:
             raise _Retryable(f"{self._detail(str(err))} {kept()}") from None
@@ -479,7 +488,7 @@ class OpenAICompatBackend:
                 raise _read_capped_error(self._max_response_bytes, response.status)
             stream.waiting_for = f"the next event within {self._idle_timeout_s:g} s"
             deadline.reschedule(None)
-            for choice in stream.assembler.feed(line):
+            for choice in stream.finished(stream.assembler.feed(line)):
                 await self._deliver_streamed(choice, stream)
             deadline.reschedule(loop.time() + self._idle_timeout_s)
 
@@ -503,7 +512,8 @@ class OpenAICompatBackend:
         stream.delivered += 1
         await stream.take(Completion(text, reasoning, finish_reason, own,
                                      time.perf_counter() - stream.started,
-                                     stream.assembler.model))
+                                     stream.assembler.model,
+                                     stream.first_output_s.get(choice.get("index", 0))))
 
     async def _unstreamed(self, reply: _Reply, n: int, started: float, take: Deliver) -> int:
         """A streamed request answered with an error status or a whole JSON body (a server

@@ -53,6 +53,9 @@ class _Choice:
                 self.refusal = []
             self.refusal.append(refusal)
 
+    def has_output(self) -> bool:
+        return bool(self.content or self.reasoning or self.refusal)
+
     def message(self) -> dict[str, Any]:
         message: dict[str, Any] = {
             "role": "assistant",
@@ -80,6 +83,12 @@ class StreamAssembler:
     indexes: set[int] = field(default_factory=set)
     _choices: dict[int, _Choice] = field(default_factory=dict)
     _data: list[str] = field(default_factory=list)
+    _began: list[int] = field(default_factory=list)
+
+    def began(self) -> list[int]:
+        """The choices whose first output came since the last call (to time it)."""
+        began, self._began = self._began, []
+        return began
 
     def feed(self, line: bytes) -> list[dict[str, Any]]:
         """One line of the stream; the choices that this line finished (usually none)."""
@@ -138,7 +147,10 @@ class StreamAssembler:
             return None  # a chunk after the choice finished (e.g. per-choice usage): nothing
         delta = entry.get("delta")
         if isinstance(delta, dict):
+            had_output = choice.has_output()
             choice.add(delta)
+            if not had_output and choice.has_output():
+                self._began.append(index)
         reason = entry.get("finish_reason")
         if not isinstance(reason, str):
             return None
