@@ -256,7 +256,7 @@ class OpenAIServer:
     listing (``root``, ``max_model_len``, ``owned_by: vllm``); SGLang's ``/get_server_info``
     server arguments; Ollama's ``POST /api/show`` and ``GET /api/version``. ``version``,
     ``quantization`` and ``context_length`` are what it states; ``routes_asked`` counts the
-    requests to each of those routes.
+    requests to each of those routes; ``setup_delay_s`` delays vLLM's ``/version`` answer.
     """
 
     def __init__(
@@ -281,8 +281,10 @@ class OpenAIServer:
         version: str = "0.8.5",
         quantization: str | None = None,
         context_length: int = 32768,
+        setup_delay_s: float = 0.0,
     ) -> None:
         self.engine = engine
+        self.setup_delay_s = setup_delay_s
         self.version = version
         self.quantization = quantization
         self.context_length = context_length
@@ -432,6 +434,7 @@ class OpenAIServer:
     async def _vllm_version(self, request: web.Request) -> web.Response:
         if not self._asked("/version", "vllm"):
             return web.Response(status=404, text="404: Not Found")
+        await asyncio.sleep(self.setup_delay_s)
         return web.json_response({"version": self.version})
 
     async def _ollama_show(self, request: web.Request) -> web.Response:

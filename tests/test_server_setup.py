@@ -71,6 +71,16 @@ def test_a_server_that_says_nothing_is_unknown_and_the_run_goes_on(
 
 
 @pytest.mark.data
+def test_a_route_that_does_not_answer_in_time_is_unknown(tmp_path: Path, data_dir: Path) -> None:
+    """Each probe has the preflight's limit (here --timeout 1): vLLM's /version answering
+    after 20 s is given up, the listing still says the context, and the run goes on."""
+    with OpenAIServer(engine="vllm", setup_delay_s=20.0) as server:
+        record = run(server, tmp_path / "run", data_dir, "--timeout", "1")
+    assert record["version"] is None and record["context_length"] == 32768
+    assert "/version" not in record["answered"]
+
+
+@pytest.mark.data
 def test_regress_and_compare_warn_when_two_runs_were_served_differently(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
