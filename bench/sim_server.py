@@ -26,7 +26,10 @@ done; each slot is freed as soon as its own choice is done.
 ``"stream": true`` is answered with server-sent events: each choice's answer as soon as its own
 generation is done (with ``--tick-units T``, an empty delta every T ``--unit-s`` while it
 generates, as tokens).
-``--cap C`` caps each generation at C ``--unit-s``, as a token limit does. ``--report-capacity``
+``--cap C`` caps each generation at C ``--unit-s``, as a token limit does; a request's
+``max_tokens`` caps it too (``TOKENS_PER_UNIT`` tokens a unit: a one-token request, as
+r1eval's probe of ``n``, is answered at once, as by a real server). The k-th sample of a
+prompt draws the k-th duration whether it was asked for as one of ``n`` or alone. ``--report-capacity``
 serves SGLang's ``GET /get_server_info`` with ``max_running_requests`` = S.
 
 ``GET /bench/stats`` returns the server's own CPU seconds, requests and choices served, and in
@@ -209,6 +212,7 @@ class SimServer:
     def reset(self) -> None:
         self.requests = self.choices = 0
         self.served: Counter[str] = Counter()  # choices served so far, per prompt
+        self.asked: Counter[str] = Counter()  # choices asked for so far, per prompt
         self.work_s = 0.0  # the sum of the generation times drawn (fixed-capacity mode)
         self.slots = Slots(self.slots_size) if self.slots_size else None
         self.cpu_at_reset = time.process_time()
@@ -226,7 +230,7 @@ class SimServer:
         self.choices += n
         if body.get("stream"):
             return await self._stream(request, body, prompt, n)
-        seconds = await self._generate(prompt, n) if self.slots is not None else None
+        seconds = await self._generate(prompt, n, body) if self.slots is not None else None
         messages = self._messages(prompt, n)
         choices = [{"index": i, "message": {"role": "assistant", **message},
                     "finish_reason": "stop"} for i, message in enumerate(messages)]
@@ -273,25 +277,30 @@ class SimServer:
                        _usage(prompt, [message], self._units([seconds])) if continuous else None)
             return message
 
-        seconds = self._arrive(prompt, n)
+        seconds = self._arrive(prompt, n, body)
         messages = await asyncio.gather(*(one(i, s) for i, s in enumerate(seconds)))
         await send([], _usage(prompt, messages, self._units(seconds)))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
 
-    def _arrive(self, prompt: str, n: int) -> list[float]:
-        """The generation time of each of ``n`` choices, counted in the work to do."""
+    def _arrive(self, prompt: str, n: int, body: Body) -> list[float]:
+        """The generation time of each of ``n`` choices, counted in the work to do: no longer
+        than the request's ``max_tokens`` take (``TOKENS_PER_UNIT``), as a real server stops
+        a sequence at its token limit (a one-token request is answered at once)."""
         if self.slots is None:
             return [0.0] * n
         self.slots.arrived()
-        seconds = [self.durations.seconds(prompt, i) for i in range(n)]
+        most = (body.get("max_tokens") or math.inf) / TOKENS_PER_UNIT * self.durations.unit_s
+        first = self.asked[prompt]  # the k-th sample of a prompt, however it was asked for
+        self.asked[prompt] += n
+        seconds = [min(self.durations.seconds(prompt, first + i), most) for i in range(n)]
         self.work_s += sum(seconds)
         return seconds
 
-    async def _generate(self, prompt: str, n: int) -> list[float]:
+    async def _generate(self, prompt: str, n: int, body: Body) -> list[float]:
         assert self.slots is not None
-        seconds = self._arrive(prompt, n)
+        seconds = self._arrive(prompt, n, body)
         await asyncio.gather(*(self.slots.run(s) for s in seconds))
         return seconds
 
