@@ -7,7 +7,8 @@
 Against the same instant server (``sim_server.py``, its own process, loopback), each contender
 runs in a fresh process and sends the same MATH-500 prompts with the same sampling:
 
-- A: a minimal loop on ``openai.AsyncOpenAI`` over its aiohttp transport: the client's limit;
+- A: a plain ``aiohttp`` loop (JSON in, JSON out, nothing else): what one Python process can
+  send at all, the client's limit;
 - B: ``r1eval`` end to end (plan, requests, the log on disk, grading in worker processes,
   scores). The server answers one choice per request, as llama.cpp does, so r1eval too sends one
   request per sample: the same number of requests as A and C, plus its one-token probe of
@@ -16,9 +17,13 @@ runs in a fresh process and sends the same MATH-500 prompts with the same sampli
   K (fewer when less room is left of ``--concurrency`` samples in flight);
 - C: lm-eval's ``local-chat-completions`` on r1eval's own export of the same prompts (graded by
   r1eval's grader in lm-eval's main thread), at the best ``num_concurrent`` of a short sweep.
+  Its figure is given twice: whole (with its fixed start-up: task loading, the chat template)
+  and marginal (requests beyond the sweep's ``--sweep-docs``, over the time they added).
 
-Printed: requests/s, samples/s and CPU seconds per 1,000 requests of each (the client's own
-process and its children, never the server's), and the ratios B/A and B/C.
+Every contender runs ``--rounds`` times, in turn (so a slow spell of a shared machine hits all
+of them); the round of median requests/s of each is reported. Printed: requests/s, samples/s
+and CPU seconds per 1,000 requests of each (the client's own process and its children, never
+the server's), and the ratios B/A and B/C.
 
 With every MATH-500 question, about 4 answers in 10 need sympy (math-verify), some 4 ms of CPU
 each, for B and C alike: that is most of the work on a small machine. ``--integer-answers``
@@ -36,6 +41,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,36 +70,35 @@ HERE = "throughput.py"
 # --- the contenders, each run in its own process ----------------------------------------------
 
 
-async def sdk_loop(base_url: str, prompts: list[str], concurrency: int) -> int:
-    """A: ``concurrency`` tasks sending the prompts through the official client; no retries."""
-    import httpx2
-    import openai
+async def plain_loop(base_url: str, prompts: list[str], concurrency: int) -> int:
+    """A: ``concurrency`` tasks posting the prompts with one ``aiohttp`` session; no retries,
+    no log, no grading."""
+    import aiohttp
 
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    client = openai.AsyncOpenAI(api_key="EMPTY", base_url=base_url, max_retries=0,
-                                http_client=openai.DefaultAioHttpClient(limits=limits))
     todo, received = iter(prompts), 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
 
-    async def worker() -> None:
-        nonlocal received
-        for prompt in todo:
-            response = await client.chat.completions.create(
-                model=MODEL, messages=[{"role": "user", "content": prompt}],
-                temperature=R1_SAMPLING.temperature, top_p=R1_SAMPLING.top_p,
-                max_tokens=R1_SAMPLING.max_tokens,
-            )
-            received += len(response.choices[0].message.content or "") > 0
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    await client.close()
+        async def worker() -> None:
+            nonlocal received
+            for prompt in todo:
+                body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}],
+                        "temperature": R1_SAMPLING.temperature, "top_p": R1_SAMPLING.top_p,
+                        "max_tokens": R1_SAMPLING.max_tokens}
+                async with session.post(f"{base_url}/chat/completions", json=body) as response:
+                    response.raise_for_status()
+                    answer = await response.json()
+                received += bool(answer["choices"][0]["message"].get("content"))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
     return received
 
 
-def child_sdk(args: argparse.Namespace) -> dict[str, Any]:
+def child_plain(args: argparse.Namespace) -> dict[str, Any]:
     records = math500_records(args.data_dir)[: args.questions]
     prompts = [math_prompt(r) for r in records for _ in range(args.repeats)]
     result: dict[str, Any] = {}
     with measured(result):
-        result["samples"] = asyncio.run(sdk_loop(args.base_url, prompts, args.concurrency))
+        result["samples"] = asyncio.run(plain_loop(args.base_url, prompts, args.concurrency))
     return result
 
 
@@ -131,7 +136,8 @@ def child_lm_eval(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-CHILDREN = {"sdk": child_sdk, "r1eval": child_r1eval, "lm-eval": child_lm_eval}
+CHILDREN: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "aiohttp": child_plain, "r1eval": child_r1eval, "lm-eval": child_lm_eval}
 
 
 # --- the parent: one server, every contender, the ratios --------------------------------------
@@ -160,28 +166,41 @@ def measure(name: str, server: Server, kind: str, args: argparse.Namespace,
     return measurement
 
 
-def best_lm_eval(server: Server, args: argparse.Namespace) -> tuple[Measurement, int]:
-    """C at its best ``num_concurrent``: a sweep on the first ``--sweep-docs`` documents, then
-    the whole run at the best setting."""
-    sweep = {}
-    for concurrency in args.lm_eval_concurrency:
-        trial = measure(f"C sweep, num_concurrent={concurrency}", server, "lm-eval", args,
-                        concurrency=concurrency, limit=args.sweep_docs)
-        sweep[concurrency] = trial.requests_per_s
-    best = max(sweep, key=sweep.__getitem__)
-    return measure(f"C: lm-eval, num_concurrent={best}", server, "lm-eval", args,
-                   concurrency=best), best
+def lm_eval_sweep(server: Server, args: argparse.Namespace) -> tuple[int, Measurement]:
+    """C's best ``num_concurrent``: one trial of each on the first ``--sweep-docs`` documents
+    (tuning, not a measured round); the best and its trial."""
+    sweep = {concurrency: measure(f"C sweep, num_concurrent={concurrency}", server, "lm-eval",
+                                  args, concurrency=concurrency, limit=args.sweep_docs)
+             for concurrency in args.lm_eval_concurrency}
+    best = max(sweep, key=lambda c: sweep[c].requests_per_s)
+    return best, sweep[best]
 
 
-def alternate(server: Server, args: argparse.Namespace) -> tuple[Measurement, Measurement]:
-    """A and B in turn, ``--rounds`` times (so a slow spell of a shared machine hits both);
-    the best round of each is kept."""
-    rounds = [(measure("A: openai.AsyncOpenAI loop", server, "sdk", args),
-               measure("B: r1eval, one request per sample", server, "r1eval", args))
-              for _ in range(args.rounds)]
-    a = max((a for a, _ in rounds), key=lambda m: m.requests_per_s)
-    b = max((b for _, b in rounds), key=lambda m: m.requests_per_s)
-    return a, b
+def marginal(whole: Measurement, part: Measurement, name: str) -> Measurement | None:
+    """The requests of ``whole`` beyond those of ``part`` (the same client, fewer documents)
+    over the time and CPU they added: the rate without the fixed start-up. None when ``part``
+    was not shorter."""
+    if part.requests >= whole.requests or part.wall_s >= whole.wall_s:
+        return None
+    return Measurement(name, whole.requests - part.requests, whole.samples - part.samples,
+                       whole.wall_s - part.wall_s, whole.cpu_s - part.cpu_s,
+                       whole.children_cpu_s - part.children_cpu_s)
+
+
+def median_round(rounds: list[Measurement]) -> Measurement:
+    """The round of median requests/s (the lower middle one of an even number)."""
+    return sorted(rounds, key=lambda m: m.requests_per_s)[(len(rounds) - 1) // 2]
+
+
+def rounds_in_turn(contenders: dict[str, Callable[[], Measurement]], rounds: int
+                   ) -> dict[str, Measurement]:
+    """Every contender once per round, in turn, ``rounds`` times (so a slow spell of a shared
+    machine hits all of them); the median round of each."""
+    runs: dict[str, list[Measurement]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            runs[name].append(run())
+    return {name: median_round(measurements) for name, measurements in runs.items()}
 
 
 def row(m: Measurement) -> list[Any]:
@@ -209,12 +228,24 @@ def parent(args: argparse.Namespace) -> None:
 
 
 def measure_all(args: argparse.Namespace) -> None:
+    with_lm_eval = lm_eval_installed() and not args.no_lm_eval
     with sim_server("--ignore-n") as one_choice, sim_server() as batching:
-        a, b = alternate(one_choice, args)
-        b_n = measure(f"B (n): r1eval, n={args.repeats} per request", batching, "r1eval", args)
-        c, best = (best_lm_eval(one_choice, args) if lm_eval_installed() and not args.no_lm_eval
-                   else (None, None))
-    rows = [row(m) for m in (a, b, b_n, c) if m is not None]
+        best, trial = lm_eval_sweep(one_choice, args) if with_lm_eval else (None, None)
+        contenders = {
+            "a": lambda: measure("A: plain aiohttp loop", one_choice, "aiohttp", args),
+            "b": lambda: measure("B: r1eval, one request per sample", one_choice, "r1eval",
+                                 args),
+            "b_n": lambda: measure(f"B (n): r1eval, n={args.repeats} per request", batching,
+                                   "r1eval", args),
+        }
+        if best is not None:
+            contenders["c"] = lambda: measure(f"C: lm-eval, num_concurrent={best}", one_choice,
+                                              "lm-eval", args, concurrency=best)
+        chosen = rounds_in_turn(contenders, args.rounds)
+    a, b, b_n, c = chosen["a"], chosen["b"], chosen["b_n"], chosen.get("c")
+    c_marginal = None if c is None or trial is None else marginal(
+        c, trial, f"C, marginal: beyond its first {args.sweep_docs} documents")
+    rows = [row(m) for m in (a, b, b_n, c, c_marginal) if m is not None]
     notes = [
         f"B/A requests/s: **{ratio(b.requests_per_s, a.requests_per_s)}** (target >= 0.8); "
         f"B/A CPU per request: {ratio(b.cpu_per_1000, a.cpu_per_1000)}",
@@ -224,16 +255,22 @@ def measure_all(args: argparse.Namespace) -> None:
         why = "--no-lm-eval" if args.no_lm_eval else "lm-eval is not installed"
         notes.append(f"C skipped: {why} (pip install lm-eval)")
     else:
+        against_marginal = "no marginal rate (the sweep was not shorter)" if (
+            c_marginal is None) else (
+            f"**{ratio(b.requests_per_s, c_marginal.requests_per_s)}** against C's marginal "
+            f"rate, C/B CPU per request marginal "
+            f"{ratio(c_marginal.cpu_per_1000, b.cpu_per_1000)}")
         notes.append(
-            f"B/C requests/s: **{ratio(b.requests_per_s, c.requests_per_s)}** (target >= 5); "
-            f"C/B CPU per request: {ratio(c.cpu_per_1000, b.cpu_per_1000)}; C's best "
-            f"num_concurrent among {args.lm_eval_concurrency}: {best}"
+            f"B/C requests/s: **{ratio(b.requests_per_s, c.requests_per_s)}** whole, "
+            f"{against_marginal}; C/B CPU per request whole: "
+            f"{ratio(c.cpu_per_1000, b.cpu_per_1000)}; C's best num_concurrent among "
+            f"{args.lm_eval_concurrency}: {best}"
         )
     header = ["contender", "requests", "samples", "wall s", "requests/s", "samples/s",
               "CPU s / 1000 requests", "of which in child processes"]
     which = "MATH-500 questions" + (" with an integer answer" if args.integer_answers else "")
     title = (f"Throughput: {args.questions} {which} x {args.repeats}, "
-             f"{args.concurrency} in flight (A, B)")
+             f"{args.concurrency} in flight (A, B); median of {args.rounds} rounds each")
     print_report(title, header, rows, notes)
 
 
@@ -246,7 +283,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         default=[16, 64, 256], help="num_concurrent values tried for C")
     parser.add_argument("--sweep-docs", type=int, default=1000,
                         help="documents per num_concurrent trial of C")
-    parser.add_argument("--rounds", type=int, default=2, help="A and B alternately; best kept")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of every contender, in turn; the median is kept")
     parser.add_argument("--no-lm-eval", action="store_true", help="skip C")
     parser.add_argument("--integer-answers", action="store_true",
                         help="only the questions whose answer is a plain integer (cheap grading)")
