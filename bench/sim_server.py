@@ -29,8 +29,8 @@ generates, as tokens).
 ``--cap C`` caps each generation at C ``--unit-s``, as a token limit does; a request's
 ``max_tokens`` caps it too (``TOKENS_PER_UNIT`` tokens a unit: a one-token request, as
 r1eval's probe of ``n``, is answered at once, as by a real server). The k-th sample of a
-prompt draws the k-th duration whether it was asked for as one of ``n`` or alone. ``--report-capacity``
-serves SGLang's ``GET /get_server_info`` with ``max_running_requests`` = S.
+prompt draws the k-th duration whether it was asked for as one of ``n`` or alone.
+``--report-capacity`` serves SGLang's ``GET /get_server_info`` with ``max_running_requests`` = S.
 
 ``GET /bench/stats`` returns the server's own CPU seconds, requests and choices served, and in
 fixed-capacity mode the busy slot-seconds and the times of the first arrival, the last arrival
