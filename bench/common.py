@@ -24,10 +24,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from r1eval.data import read_jsonl
 from r1eval.grading.math_answers import Box, find_boxes
-from r1eval.prompts import MATH_PROMPT
-from r1eval.table import markdown_table
+from r1eval.reports.table import markdown_table
+from r1eval.task.data import read_jsonl
+from r1eval.task.prompts import MATH_PROMPT
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -212,7 +212,7 @@ def measured(result: dict[str, Any]) -> Iterator[None]:
 def log_times(run_dir: Path) -> dict[str, float]:
     """When the last response arrived and the last grade was logged in a run folder (the
     ``time`` of its last "completion" and "grade" records)."""
-    from r1eval.store import LOG, read_log
+    from r1eval.store.folder import LOG, read_log
 
     last = {"completion": 0.0, "grade": 0.0}
     for record in read_log(run_dir / LOG):
@@ -229,9 +229,9 @@ def math500_run(args: argparse.Namespace, concurrency: int | None,
     longest first from the runs there, as ``r1eval run`` sends them; ``options``: more of
     ``RunConfig``). Its wall and CPU time, and when its last response and its last grade
     were logged."""
-    from r1eval.config import RunConfig
-    from r1eval.evaluate import execute, prepare
-    from r1eval.schedule import LongestFirst
+    from r1eval.run.config import RunConfig
+    from r1eval.run.evaluate import execute, prepare
+    from r1eval.run.schedule import LongestFirst
 
     config = RunConfig(
         model=MODEL, base_url=args.base_url, tasks=["math500"], limit=args.questions,

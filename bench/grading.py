@@ -74,9 +74,9 @@ def child_pool(args: argparse.Namespace) -> dict[str, Any]:
 async def _grade_all(pool: Any, jobs: list[tuple[str, str, str]]) -> list[Any]:
     """Grade as a run does (``Runner._grade``): the final answer found on the event loop, then
     graded at once when no worker is needed (``grading.inline``), else in a worker."""
+    from r1eval.grading.final_answer import final_answer
     from r1eval.grading.inline import inline_grade
     from r1eval.grading.math_answers import grade_math
-    from r1eval.response import final_answer
     from r1eval.types import Completion, Grade
 
     async def grade(content: str, reasoning: str, gold: str) -> tuple[Grade, bool]:

@@ -33,10 +33,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from r1eval.grading.final_answer import (
+    DEFAULT_DELIMITERS,
+    TraceFormat,
+    grade_completion,
+    trace_formats,
+)
 from r1eval.grading.pool import GraderPool
-from r1eval.registry import resolve
-from r1eval.response import DEFAULT_DELIMITERS, TraceFormat, grade_completion, trace_formats
-from r1eval.table import markdown_table
+from r1eval.reports.table import markdown_table
+from r1eval.task.registry import resolve
 from r1eval.types import Completion, Grade
 
 REQUIRED = ("source", "task", "id", "gold", "response", "published_correct")

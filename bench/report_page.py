@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the test suite's run builder: plan, g
 from runs_for_tests import answer, build_run
 
 from r1eval.cli import main as r1eval_main
-from r1eval.plan import WorkItem
+from r1eval.run.plan import WorkItem
 from r1eval.types import Completion
 
 BUDGET_S = 3.0

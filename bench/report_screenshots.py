@@ -23,7 +23,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from r1eval.cli import main as r1eval_main
-from r1eval.plan import WorkItem
+from r1eval.run.plan import WorkItem
 from r1eval.types import Completion
 
 from common import REPO
@@ -33,10 +33,10 @@ from runs_for_tests import answer, build_run
 
 MODEL = "demo-model"
 TASK_FILE = '''"""demo_algebra: arithmetic questions written by bench/report_screenshots.py."""
-from r1eval.data import read_jsonl
+from r1eval.task.data import read_jsonl
 from r1eval.grading.math_answers import grade_math
-from r1eval.prompts import MATH_PROMPT, math_prompt
-from r1eval.task import HubSource, LocalSource, Task
+from r1eval.task.prompts import MATH_PROMPT, math_prompt
+from r1eval.task.definition import HubSource, LocalSource, Task
 from r1eval.types import Sample
 
 

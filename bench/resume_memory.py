@@ -12,7 +12,7 @@ settings, in a fresh process: the time until it has confirmed that nothing is le
 rewritten its scores (the whole process, interpreter start included, and ``r1eval run`` from
 its entry point: imports, plan, log state, scores), and the requests the server received
 meanwhile (none expected). Also timed:
-reading the largest run's per-question lengths (``r1eval.schedule.expected_tokens``), which
+reading the largest run's per-question lengths (``r1eval.run.schedule.expected_tokens``), which
 ordering the next run longest first costs.
 """
 
@@ -63,7 +63,7 @@ def child_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def child_history(args: argparse.Namespace) -> dict[str, Any]:
-    from r1eval.schedule import expected_tokens
+    from r1eval.run.schedule import expected_tokens
 
     result: dict[str, Any] = {}
     with measured(result):

@@ -60,7 +60,7 @@ def scaled(seconds: float, args: argparse.Namespace) -> float:
 def child_r1eval(args: argparse.Namespace) -> dict[str, Any]:
     """One r1eval run; with ``--history``, into a run folder there (and ordered from the runs
     already there, longest first)."""
-    from r1eval.store import LOG, read_log
+    from r1eval.store.folder import LOG, read_log
 
     with tempfile.TemporaryDirectory() as tmp:
         parent = args.history or Path(tmp)
@@ -78,10 +78,10 @@ def child_lm_eval(args: argparse.Namespace) -> dict[str, Any]:
     from lm_eval import simple_evaluate  # type: ignore[import-untyped]
     from lm_eval.tasks import TaskManager  # type: ignore[import-untyped]
 
-    from r1eval.config import R1_SAMPLING
-    from r1eval.data import load_task
-    from r1eval.lm_eval_export import export_lm_eval, task_name
-    from r1eval.registry import resolve
+    from r1eval.export.lm_eval import export_lm_eval, task_name
+    from r1eval.run.config import R1_SAMPLING
+    from r1eval.task.data import load_task
+    from r1eval.task.registry import resolve
 
     loaded = [load_task(resolve(["math500"])[0], args.data_dir, args.questions)]
     with tempfile.TemporaryDirectory() as out:

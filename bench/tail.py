@@ -14,7 +14,7 @@ runs the same questions, ``--concurrency`` samples in flight (default S):
 1. history: the plan's order, with other per-response noise (``--seed``), as an earlier run;
 2. plan order: r1eval as it runs without history;
 3. longest first: the same, its requests ordered longest first from the history's tokens per
-   sample, as ``r1eval run`` orders them (``r1eval.schedule.LongestFirst``);
+   sample, as ``r1eval run`` orders them (``r1eval.run.schedule.LongestFirst``);
 4. plan order, not streamed (``--stream off``): a request of n samples then holds its room
    until its slowest sample is done.
 

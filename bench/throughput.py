@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from r1eval.config import R1_SAMPLING
+from r1eval.run.config import R1_SAMPLING
 
 from common import (
     MODEL,
@@ -114,9 +114,9 @@ def child_lm_eval(args: argparse.Namespace) -> dict[str, Any]:
     from lm_eval import simple_evaluate  # type: ignore[import-untyped]
     from lm_eval.tasks import TaskManager  # type: ignore[import-untyped]
 
-    from r1eval.data import load_task
-    from r1eval.lm_eval_export import export_lm_eval, task_name
-    from r1eval.registry import resolve
+    from r1eval.export.lm_eval import export_lm_eval, task_name
+    from r1eval.task.data import load_task
+    from r1eval.task.registry import resolve
 
     loaded = [load_task(resolve(["math500"])[0], args.data_dir, args.questions)]
     with tempfile.TemporaryDirectory() as out:

@@ -38,10 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest, norm
 
-from r1eval import stats
-from r1eval.compare import REPRODUCED, decide, decide_same_questions
-from r1eval.permutation import within_question_permutation
-from r1eval.reproduction import same_questions
+from r1eval.claims.check import REPRODUCED, decide, decide_same_questions
+from r1eval.claims.reproduction import same_questions
+from r1eval.regress.permutation import within_question_permutation
+from r1eval.scoring import stats
 
 MARGIN = 0.05
 FIGURE_K = 64

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from r1eval._moved import install_old_paths
 from r1eval.errors import (
     DataError,
     EndpointError,
@@ -17,13 +18,15 @@ from r1eval.errors import (
     RunFolderError,
     UsageError,
 )
-from r1eval.task import HubSource, LocalSource, Task
+from r1eval.task.definition import HubSource, LocalSource, Task
 from r1eval.types import Completion, Grade, Prompt, Sample, SamplingParams, Usage
 
 if TYPE_CHECKING:
-    from r1eval.runs import Run, RunSet, load_run, load_runs
+    from r1eval.store.loading import Run, RunSet, load_run, load_runs
 
 __version__ = "0.1.0"
+
+install_old_paths()
 
 __all__ = [
     "Completion",
@@ -53,7 +56,7 @@ _LAZY = {"Run", "RunSet", "load_run", "load_runs"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from r1eval import runs
+        from r1eval.store import loading as runs
 
         return getattr(runs, name)
     raise AttributeError(f"module 'r1eval' has no attribute {name!r}")

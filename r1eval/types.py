@@ -86,7 +86,7 @@ class Grade:
     explanation: str = ""
 
 
-#: The thinking controls (``r1eval.thinking``): part of a run's identity only when set, so
+#: The thinking controls (``r1eval.run.thinking``): part of a run's identity only when set, so
 #: the keys and identity of a run made without them stay what they were.
 THINKING_CONTROLS = ("reasoning_effort", "chat_template_kwargs", "system_prompt", "extra_body")
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from r1eval.data import csv_text, read_csv_rows
 from r1eval.errors import DataError
-from r1eval.prompts import LETTERS, MULTIPLE_CHOICE_PROMPT
-from r1eval.task import HubSource, LocalSource, Record
-from r1eval.task_factory import choice_task
+from r1eval.task.data import csv_text, read_csv_rows
+from r1eval.task.definition import HubSource, LocalSource, Record
+from r1eval.task.factory import choice_task
+from r1eval.task.prompts import LETTERS, MULTIPLE_CHOICE_PROMPT
 from r1eval.types import Sample
 
 _CATEGORY_SUBJECTS = {

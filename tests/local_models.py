@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from r1eval.prompts import MATH_PROMPT, MULTIPLE_CHOICE_PROMPT
+from r1eval.task.prompts import MATH_PROMPT, MULTIPLE_CHOICE_PROMPT
 
 import scripted_model
 from scripted_model import BOS, CHAT_TEMPLATE, EOS, LETTERS, Vocabulary, letter_for, pieces

@@ -9,12 +9,12 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from r1eval.config import RunConfig
-from r1eval.evaluate import compute_scores, prepare
-from r1eval.plan import WorkItem
-from r1eval.records import completion_record, error_record, grade_record
-from r1eval.response import grade_completion
-from r1eval.store import RunFolder
+from r1eval.grading.final_answer import grade_completion
+from r1eval.run.config import RunConfig
+from r1eval.run.evaluate import compute_scores, prepare
+from r1eval.run.plan import WorkItem
+from r1eval.store.folder import RunFolder
+from r1eval.store.records import completion_record, error_record, grade_record
 from r1eval.types import Completion, Usage
 
 Responder = Callable[[WorkItem], Completion | None]

@@ -18,7 +18,7 @@ from r1eval.backends.factory import backend_for, identity_for
 from r1eval.backends.hf import TransformersEngine, generation_kwargs
 from r1eval.backends.local import LocalModelOptions
 from r1eval.cli import main
-from r1eval.store import LOG, read_log
+from r1eval.store.folder import LOG, read_log
 from r1eval.types import Completion, Request, SamplingParams
 
 import scripted_model

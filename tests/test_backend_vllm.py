@@ -17,9 +17,9 @@ import pytest
 from r1eval.backends.factory import backend_for, identity_for, split_model
 from r1eval.backends.local import LocalModelOptions
 from r1eval.backends.vllm_offline import engine_kwargs, sampling_kwargs
-from r1eval.config import RunConfig
 from r1eval.errors import UsageError
-from r1eval.evaluate import execute, prepare
+from r1eval.run.config import RunConfig
+from r1eval.run.evaluate import execute, prepare
 from r1eval.types import Request, SamplingParams
 
 import scripted_model

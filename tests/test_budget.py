@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.budget import Budget
 from r1eval.cli import main
-from r1eval.prices import Price
-from r1eval.store import LOG, read_log
+from r1eval.run.budget import Budget
+from r1eval.run.prices import Price
+from r1eval.store.folder import LOG, read_log
 from r1eval.types import Request, SamplingParams, Usage
 
 from openai_server import OpenAIServer

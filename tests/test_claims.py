@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from r1eval.claims.published import Figure, load_reported
 from r1eval.cli import main
 from r1eval.errors import UsageError
-from r1eval.reported import Figure, load_reported
 
 PUBLISHED = Path(__file__).with_name("published_tables.md")
 

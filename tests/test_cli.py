@@ -389,8 +389,8 @@ def test_a_bad_value_names_the_environment_variable_it_came_from(
                                    "price_in", "max_cost", "batch_size", "gpu_memory_utilization"])
 def test_every_bound_is_said_in_our_words(field: str) -> None:
     """A value beyond each bound of each setting: the flag, then what it must be."""
-    from r1eval.config import RunConfig, build_config
     from r1eval.errors import UsageError
+    from r1eval.run.config import RunConfig, build_config
 
     for bound in RunConfig.model_fields[field].metadata:
         for name in ("ge", "gt", "le", "lt"):

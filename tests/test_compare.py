@@ -12,9 +12,7 @@ from statistics import NormalDist
 
 import pytest
 
-from r1eval import stats
-from r1eval.cli import main
-from r1eval.compare import (
+from r1eval.claims.check import (
     ABOVE,
     BELOW,
     INCONCLUSIVE,
@@ -28,8 +26,10 @@ from r1eval.compare import (
     decide,
     render_markdown,
 )
-from r1eval.plan import WorkItem
-from r1eval.reported import Reported, load_reported
+from r1eval.claims.published import Reported, load_reported
+from r1eval.cli import main
+from r1eval.run.plan import WorkItem
+from r1eval.scoring import stats
 from r1eval.types import Completion
 
 TESTS = Path(__file__).resolve().parent

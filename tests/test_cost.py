@@ -8,10 +8,10 @@ import pytest
 
 from r1eval.cli import main
 from r1eval.errors import UsageError
-from r1eval.plan import WorkItem
-from r1eval.prices import Price, price_for
-from r1eval.records import completion_record
-from r1eval.scoring import add_costs
+from r1eval.run.plan import WorkItem
+from r1eval.run.prices import Price, price_for
+from r1eval.scoring.scores import add_costs
+from r1eval.store.records import completion_record
 from r1eval.types import Completion, Prompt, Sample, Usage
 
 from runs_for_tests import answer, build_run

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from r1eval.cli import main
-from r1eval.data import load_task
-from r1eval.registry import resolve
+from r1eval.task.data import load_task
+from r1eval.task.registry import resolve
 
 from conftest import OUTSIDE_REPO, r1eval_process_args
 
@@ -166,7 +166,7 @@ def test_the_hub_files_go_to_the_scratch_folder_not_the_shared_cache(
     (local_hub / "aime24.py").write_text(_task_file("aime24", tmp_path / "hub" / (
         "HuggingFaceH4/aime_2024")) + (
         "import huggingface_hub.constants, pathlib\n"
-        "from r1eval.data import write_jsonl\n"
+        "from r1eval.task.data import write_jsonl\n"
         "def spy(records, path):\n"
         f"    pathlib.Path({str(seen)!r}).write_text(huggingface_hub.constants.HF_HUB_CACHE)\n"
         "    write_jsonl(records, path)\n"
@@ -264,7 +264,7 @@ def test_every_writer_is_the_inverse_of_its_reader_on_the_real_files(
 ) -> None:
     """Each task's writer stores the official files' records so that its reader gives the same
     samples back (GPQA: covered with made-up rows above, its real text is never written)."""
-    from r1eval.registry import available_tasks
+    from r1eval.task.registry import available_tasks
 
     tasks = [t for t in available_tasks().values() if t.local.writer and not t.private_text]
     assert {t.name for t in tasks} >= {"aime24", "math500", "mmlu"}

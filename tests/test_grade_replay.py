@@ -15,10 +15,10 @@ import pytest
 
 import r1eval
 from r1eval.cli import main
-from r1eval.data import read_jsonl
-from r1eval.lm_eval_export import task_name
-from r1eval.prompts import MATH_PROMPT
-from r1eval.store import LOG, read_log
+from r1eval.export.lm_eval import task_name
+from r1eval.store.folder import LOG, read_log
+from r1eval.task.data import read_jsonl
+from r1eval.task.prompts import MATH_PROMPT
 
 from conftest import OUTSIDE_REPO
 from local_models import require, write_small_data

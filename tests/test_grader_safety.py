@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from r1eval.cli import main
-from r1eval.data import load_task
 from r1eval.grading import math_answers
 from r1eval.grading.choice_answers import grade_choice
+from r1eval.grading.final_answer import split_response
 from r1eval.grading.math_answers import grade_math
-from r1eval.registry import resolve
-from r1eval.response import split_response
-from r1eval.store import LOG, read_log
+from r1eval.store.folder import LOG, read_log
+from r1eval.task.data import load_task
+from r1eval.task.registry import resolve
 from r1eval.types import Completion
 
 from openai_server import OpenAIServer, last_user_text

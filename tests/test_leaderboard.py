@@ -9,8 +9,8 @@ import pytest
 
 import r1eval
 from r1eval.cli import main
-from r1eval.leaderboard import LONG_COLUMNS
-from r1eval.plan import WorkItem
+from r1eval.reports.leaderboard import LONG_COLUMNS
+from r1eval.run.plan import WorkItem
 from r1eval.types import Completion
 
 from runs_for_tests import answer, build_run
@@ -134,7 +134,7 @@ def test_the_leaderboard_never_reads_a_sample_log(
     def no_log_reading(*args: object) -> None:
         raise AssertionError("a sample log was read")
 
-    monkeypatch.setattr("r1eval.runs.load_state", no_log_reading)
+    monkeypatch.setattr("r1eval.store.loading.load_state", no_log_reading)
     light = r1eval.load_runs(results, samples=False)
     assert light.samples.empty and list(light.samples.columns) == list(full.samples.columns)
     assert light.scores.equals(full.scores)

@@ -17,7 +17,7 @@ import pytest
 
 from r1eval.backends.openai_compat import OpenAICompatBackend
 from r1eval.cli import main
-from r1eval.store import LOG, read_log
+from r1eval.store.folder import LOG, read_log
 from r1eval.types import Completion, Request, SamplingParams
 
 import scripted_model

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from r1eval.cli import main
-from r1eval.data import load_task
-from r1eval.lm_eval_export import CACHE, SHIM, task_name
-from r1eval.lm_eval_utils import METRIC, grade_response, process_results
-from r1eval.plan import build_plan
-from r1eval.registry import resolve
-from r1eval.store import LOG, read_log
+from r1eval.export.lm_eval import CACHE, SHIM, task_name
+from r1eval.export.lm_eval_hooks import METRIC, grade_response, process_results
+from r1eval.run.plan import build_plan
+from r1eval.store.folder import LOG, read_log
+from r1eval.task.data import load_task
+from r1eval.task.registry import resolve
 from r1eval.types import SamplingParams
 
 from local_models import require, write_small_data

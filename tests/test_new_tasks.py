@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from r1eval.data import LoadedTask, load_task
 from r1eval.grading.pool import call_grader
-from r1eval.prompts import CHOICE_LETTERS
-from r1eval.registry import resolve
+from r1eval.task.data import LoadedTask, load_task
+from r1eval.task.prompts import CHOICE_LETTERS
+from r1eval.task.registry import resolve
 
 pytestmark = pytest.mark.data
 

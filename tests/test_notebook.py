@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.plan import WorkItem
+from r1eval.run.plan import WorkItem
 from r1eval.types import Completion
 
 from runs_for_tests import answer, build_run

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.data import LoadedTask, load_task
-from r1eval.plan import WorkItem, build_plan, group_requests, request_key
-from r1eval.registry import resolve
+from r1eval.run.plan import WorkItem, build_plan, group_requests, request_key
+from r1eval.task.data import LoadedTask, load_task
+from r1eval.task.registry import resolve
 from r1eval.types import THINKING_CONTROLS, Sample, SamplingParams
 
 ENDPOINT = {"model": "m", "base_url": "http://x/v1"}

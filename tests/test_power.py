@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import t as student_t
 
-from r1eval.power import Design, detectable_difference, questions_needed, samples_needed
+from r1eval.scoring.power import Design, detectable_difference, questions_needed, samples_needed
 
 # (z_{0.975} + z_{0.8})^2 = (1.959964 + 0.841621)^2 = 7.848879
 Z2 = 7.848879

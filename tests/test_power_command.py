@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from r1eval.cli import main
-from r1eval.power import Design, detectable_difference, samples_needed
-from r1eval.regress import pair_task
-from r1eval.runs import load_run
+from r1eval.regress.paired import pair_task
+from r1eval.scoring.power import Design, detectable_difference, samples_needed
+from r1eval.store.loading import load_run
 
 from test_regress import build_run, right_below
 

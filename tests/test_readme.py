@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.data import load_task
-from r1eval.registry import resolve
+from r1eval.task.data import load_task
+from r1eval.task.registry import resolve
 
 from openai_server import OpenAIServer
 

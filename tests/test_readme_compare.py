@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from r1eval.cli import main
-from r1eval.plan import WorkItem
+from r1eval.run.plan import WorkItem
 from r1eval.types import Completion
 
 from conftest import REPO

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 import r1eval
-from r1eval.audit import independent_check
 from r1eval.cli import main
-from r1eval.store import LOG, SNAPSHOT, LogState, load_state, read_log
+from r1eval.grading.second_opinion import independent_check
+from r1eval.store.folder import LOG, SNAPSHOT, LogState, load_state, read_log
 
 from runs_for_tests import answer, build_run
 

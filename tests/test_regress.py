@@ -18,16 +18,8 @@ import numpy as np
 import pytest
 from junitparser import Failure, JUnitXml, Skipped
 
-from r1eval import stats
 from r1eval.cli import main
-from r1eval.config import RunConfig
-from r1eval.data import load_task
-from r1eval.evaluate import compute_scores, prepare
-from r1eval.permutation import within_question_permutation
-from r1eval.prompts import MATH_PROMPT, template_hash
-from r1eval.records import completion_record, error_record, grade_record
-from r1eval.registry import resolve
-from r1eval.regress import (
+from r1eval.regress.paired import (
     NO_CHANGE,
     REGRESSION,
     Pairing,
@@ -37,9 +29,17 @@ from r1eval.regress import (
     compare_task,
     protocol_differences,
 )
-from r1eval.runs import load_run
-from r1eval.stats import mcnemar_exact, paired_interval, unpaired_interval
-from r1eval.store import RunFolder
+from r1eval.regress.permutation import within_question_permutation
+from r1eval.run.config import RunConfig
+from r1eval.run.evaluate import compute_scores, prepare
+from r1eval.scoring import stats
+from r1eval.scoring.stats import mcnemar_exact, paired_interval, unpaired_interval
+from r1eval.store.folder import RunFolder
+from r1eval.store.loading import load_run
+from r1eval.store.records import completion_record, error_record, grade_record
+from r1eval.task.data import load_task
+from r1eval.task.prompts import MATH_PROMPT, template_hash
+from r1eval.task.registry import resolve
 from r1eval.types import Completion, Grade
 
 from openai_server import OpenAIServer, last_user_text

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from r1eval.cli import main
-from r1eval.data import load_task
-from r1eval.plan import WorkItem
-from r1eval.registry import resolve
-from r1eval.report_math import mathjax_script
+from r1eval.reports.mathjax import mathjax_script
+from r1eval.run.plan import WorkItem
+from r1eval.task.data import load_task
+from r1eval.task.registry import resolve
 from r1eval.types import Completion
 
 from conftest import CHROMEDRIVER, CHROMIUM, require_browser

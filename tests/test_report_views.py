@@ -1,4 +1,4 @@
-"""What the report's views compute (``r1eval.report_views``), checked against the run it reads."""
+"""What the report's views compute (``r1eval.reports.views``), checked against the run it reads."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 
 import r1eval
+from r1eval.claims.check import compare_runs
+from r1eval.claims.published import load_reported
+from r1eval.claims.reproduction import outcome_counts, same_questions
 from r1eval.cli import main
-from r1eval.compare import compare_runs
-from r1eval.plan import WorkItem
-from r1eval.registry import available_tasks
-from r1eval.regress import Settings
-from r1eval.regress import compare_runs as regress_runs
-from r1eval.report_math import mathjax_script
-from r1eval.report_views import (
+from r1eval.regress.paired import Settings
+from r1eval.regress.paired import compare_runs as regress_runs
+from r1eval.reports.mathjax import mathjax_script
+from r1eval.reports.views import (
     lengths,
     overview,
     pass_at_k_curve,
@@ -29,8 +29,8 @@ from r1eval.report_views import (
     score_intervals,
     token_summary,
 )
-from r1eval.reported import load_reported
-from r1eval.reproduction import outcome_counts, same_questions
+from r1eval.run.plan import WorkItem
+from r1eval.task.registry import available_tasks
 from r1eval.types import Completion
 
 from runs_for_tests import answer, build_run, varied_math

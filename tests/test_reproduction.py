@@ -1,4 +1,4 @@
-"""The same-question reproduction test (r1eval.reproduction) against scipy and by hand."""
+"""The same-question reproduction test (r1eval.claims.reproduction) against scipy and by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from r1eval.reproduction import ASSUMED_FIGURE_SAMPLES, PSEUDO_SAMPLES, same_questions
+from r1eval.claims.reproduction import ASSUMED_FIGURE_SAMPLES, PSEUDO_SAMPLES, same_questions
 
 
 def test_variances_by_hand() -> None:

@@ -7,17 +7,17 @@ import sys
 
 import pytest
 
-from r1eval.config import build_config
 from r1eval.errors import UsageError
 from r1eval.grading.choice_answers import grade_choice
-from r1eval.grading.math_answers import grade_math
-from r1eval.response import (
+from r1eval.grading.final_answer import (
     FinalAnswer,
     Grader,
     grade_completion,
     split_response,
     trace_formats,
 )
+from r1eval.grading.math_answers import grade_math
+from r1eval.run.config import build_config
 from r1eval.types import Completion, Grade
 
 
@@ -231,5 +231,5 @@ def test_grader_is_not_called_without_an_answer() -> None:
 
 
 def test_response_module_does_not_import_math_verify() -> None:
-    code = "import sys, r1eval.response; assert 'math_verify' not in sys.modules"
+    code = "import sys, r1eval.grading.final_answer; assert 'math_verify' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from r1eval.cli import main
-from r1eval.data import load_task
-from r1eval.registry import resolve
-from r1eval.store import LOG, read_log
+from r1eval.store.folder import LOG, read_log
+from r1eval.task.data import load_task
+from r1eval.task.registry import resolve
 
 from conftest import OUTSIDE_REPO, r1eval_process_args
 from openai_server import OpenAIServer, Responder, last_user_text, prompt_answer

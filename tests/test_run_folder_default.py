@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from r1eval.cli import main
-from r1eval.evaluate import DEFAULT_RESULTS
-from r1eval.progress import Progress, TaskCounts, clock
+from r1eval.run.evaluate import DEFAULT_RESULTS
+from r1eval.run.progress import Progress, TaskCounts, clock
 from r1eval.types import Grade
 
 from openai_server import OpenAIServer

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.config import RunConfig
-from r1eval.evaluate import prepare
 from r1eval.grading.pool import GraderPool
-from r1eval.progress import Progress
-from r1eval.runner import Runner
-from r1eval.store import LOG, RunFolder, read_log
+from r1eval.run.config import RunConfig
+from r1eval.run.evaluate import prepare
+from r1eval.run.progress import Progress
+from r1eval.run.runner import Runner
+from r1eval.store.folder import LOG, RunFolder, read_log
 from r1eval.types import Completion, Grade, Request, SamplingParams
 
 from local_models import write_small_data

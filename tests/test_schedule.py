@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.config import RunConfig
-from r1eval.evaluate import prepare
 from r1eval.grading.pool import GraderPool
-from r1eval.plan import WorkItem, group_requests
-from r1eval.progress import Progress
-from r1eval.runner import Runner
-from r1eval.schedule import LongestFirst, expected_tokens, order_groups
-from r1eval.store import RunFolder
+from r1eval.run.config import RunConfig
+from r1eval.run.evaluate import prepare
+from r1eval.run.plan import WorkItem, group_requests
+from r1eval.run.progress import Progress
+from r1eval.run.runner import Runner
+from r1eval.run.schedule import LongestFirst, expected_tokens, order_groups
+from r1eval.store.folder import RunFolder
 from r1eval.types import Completion, Grade, Request, SamplingParams, Usage
 
 from local_models import write_small_data
@@ -141,5 +141,5 @@ def test_a_finished_run_reads_no_history(monkeypatch: pytest.MonkeyPatch) -> Non
     def unwanted(*args: object) -> dict[tuple[str, str], float]:
         raise AssertionError("history read with nothing to send")
 
-    monkeypatch.setattr("r1eval.schedule.expected_tokens", unwanted)
+    monkeypatch.setattr("r1eval.run.schedule.expected_tokens", unwanted)
     assert LongestFirst((Path("results"),), "m")([]) == []

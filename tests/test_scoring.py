@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from r1eval.plan import WorkItem
-from r1eval.scoring import score_task, tally
-from r1eval.store import LogState
+from r1eval.run.plan import WorkItem
+from r1eval.scoring.scores import score_task, tally
+from r1eval.store.folder import LogState
 from r1eval.types import Prompt, Sample
 
 

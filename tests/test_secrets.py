@@ -18,9 +18,9 @@ import pytest
 
 from r1eval.backends.openai_compat import OpenAICompatBackend
 from r1eval.cli import main
-from r1eval.config import build_config
 from r1eval.errors import EndpointError, RequestFailed
-from r1eval.evaluate import execute, prepare
+from r1eval.run.config import build_config
+from r1eval.run.evaluate import execute, prepare
 from r1eval.types import Request, SamplingParams
 
 from conftest import OUTSIDE_REPO, r1eval_process_args

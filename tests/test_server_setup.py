@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from r1eval.backends.server_setup import from_ollama_show, server_differences
 from r1eval.cli import main
-from r1eval.server_setup import from_ollama_show, server_differences
 
 from openai_server import OpenAIServer
 

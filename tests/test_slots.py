@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from r1eval.cli import main
-from r1eval.store import LOG, MANIFEST, read_log
+from r1eval.store.folder import LOG, MANIFEST, read_log
 
 from local_models import write_small_data
 

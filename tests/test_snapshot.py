@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from r1eval.errors import RunFolderError
-from r1eval.store import LOG, SNAPSHOT, LogState, RunFolder, load_state, read_log, read_snapshot
+from r1eval.store.folder import (
+    LOG,
+    SNAPSHOT,
+    LogState,
+    RunFolder,
+    load_state,
+    read_log,
+    read_snapshot,
+)
 
 
 def completion(key: str, text: str = "answer") -> dict[str, object]:
@@ -172,7 +180,7 @@ def test_an_unwritable_snapshot_does_not_fail_the_run(run_dir: Path) -> None:
 def test_the_snapshot_is_written_in_chunks_and_read_back_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("r1eval.store._SNAPSHOT_CHUNK", 3)
+    monkeypatch.setattr("r1eval.store.folder._SNAPSHOT_CHUNK", 3)
     logged(tmp_path, *[completion(f"k{i}") for i in (5, 1, 9, 0, 7, 3, 8)])
     lines = (tmp_path / SNAPSHOT).read_bytes().splitlines()
     assert [json.loads(line)[0] for line in lines[1:]] == ["completions"] * 3 + ["end"]

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from r1eval.backends.openai_compat import OpenAICompatBackend
-from r1eval.config import RunConfig
-from r1eval.evaluate import execute, prepare
-from r1eval.store import LOG, read_log
+from r1eval.run.config import RunConfig
+from r1eval.run.evaluate import execute, prepare
+from r1eval.store.folder import LOG, read_log
 
 from openai_server import FAULT_KINDS, OpenAIServer, RandomFaults, last_user_text, prompt_answer
 
@@ -34,9 +34,9 @@ TIMEOUT_S = 2.0
 
 TASK_FILE = '''
 """Synthetic multiple-choice questions whose prompts script the test server's answer."""
-from r1eval.data import read_jsonl
+from r1eval.task.data import read_jsonl
 from r1eval.grading.choice_answers import grade_choice
-from r1eval.task import HubSource, LocalSource, Task
+from r1eval.task.definition import HubSource, LocalSource, Task
 from r1eval.types import Prompt, Sample
 
 

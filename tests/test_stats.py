@@ -1,4 +1,4 @@
-"""Tests of r1eval.stats: hand-computed golden values, and a coverage simulation.
+"""Tests of r1eval.scoring.stats: hand-computed golden values, and a coverage simulation.
 
 Throughout, z = 1.959963985 is the 97.5% standard normal quantile and z² = 3.841458821.
 """
@@ -11,8 +11,8 @@ from math import comb
 import numpy as np
 import pytest
 
-from r1eval import stats
-from r1eval.stats import (
+from r1eval.scoring import stats
+from r1eval.scoring.stats import (
     Interval,
     bootstrap_interval,
     cons_at_k,

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from r1eval.errors import RunFolderError
-from r1eval.store import LOG, RunFolder, load_state, read_completions, read_log, read_manifest
+from r1eval.store.folder import (
+    LOG,
+    RunFolder,
+    load_state,
+    read_completions,
+    read_log,
+    read_manifest,
+)
 
 
 def completion(key: str, text: str = "answer") -> dict[str, object]:
@@ -92,7 +99,7 @@ def test_deleting_the_lock_file_does_not_let_a_second_process_in(tmp_path: Path)
 def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
     with subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from r1eval.store import RunFolder; f = RunFolder(Path(sys.argv[1])).__enter__(); "
+         "from r1eval.store.folder import RunFolder; f = RunFolder(Path(sys.argv[1])).__enter__(); "
          "print('locked', flush=True); time.sleep(60)", str(tmp_path)],
         stdout=subprocess.PIPE, text=True,
     ) as holder:

@@ -11,20 +11,20 @@ from pathlib import Path
 import pytest
 
 from r1eval.cli import main
-from r1eval.data import load_task
 from r1eval.errors import UsageError
 from r1eval.grading.choice_answers import grade_choice, grade_choice_up_to_ten
-from r1eval.multiple_choice import (
+from r1eval.task.data import load_task
+from r1eval.task.definition import HubSource, LocalSource, Task
+from r1eval.task.factory import choice_task, integer_answer, latex_answer, math_task
+from r1eval.task.multiple_choice import (
     ChoicePrompt,
     mmlu_pro_text,
     question_as_shown,
     simple_evals_text,
     unshuffled_letter,
 )
-from r1eval.prompts import MATH_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash, user_turn
-from r1eval.registry import available_tasks, resolve
-from r1eval.task import HubSource, LocalSource, Task
-from r1eval.task_factory import choice_task, integer_answer, latex_answer, math_task
+from r1eval.task.prompts import MATH_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash, user_turn
+from r1eval.task.registry import available_tasks, resolve
 from r1eval.types import Prompt, Sample
 
 from openai_server import OpenAIServer
@@ -159,7 +159,7 @@ def test_a_folder_whose_prompt_changed_is_refused(
         "import dataclasses, importlib.util\n"
         f"spec = importlib.util.spec_from_file_location('base', {base!r})\n"
         "base = importlib.util.module_from_spec(spec); spec.loader.exec_module(base)\n"
-        "from r1eval.prompts import user_turn\n"
+        "from r1eval.task.prompts import user_turn\n"
         "from r1eval.types import Prompt\n"
         "def prompt(sample, repeat):\n"
         "    return Prompt(messages=user_turn('Solve: ' + sample.input), gold=sample.target)\n"

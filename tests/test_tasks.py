@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from r1eval.data import LoadedTask, load_task
-from r1eval.prompts import LETTERS
-from r1eval.registry import available_tasks, resolve
+from r1eval.task.data import LoadedTask, load_task
+from r1eval.task.prompts import LETTERS
+from r1eval.task.registry import available_tasks, resolve
 
 pytestmark = pytest.mark.data
 

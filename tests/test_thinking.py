@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from r1eval.claims.check import TaskView, compare_views
+from r1eval.claims.published import load_reported
 from r1eval.cli import main
-from r1eval.compare import TaskView, compare_views
-from r1eval.config import RunConfig, build_config
-from r1eval.evaluate import prepare
-from r1eval.regress import protocol_differences
-from r1eval.reported import load_reported
+from r1eval.regress.paired import protocol_differences
+from r1eval.run.config import RunConfig, build_config
+from r1eval.run.evaluate import prepare
 
 from openai_server import OpenAIServer
 

@@ -1,0 +1,1 @@
+"""How r1eval talks to a model: OpenAI-compatible endpoints, in-process models, replayed files."""

@@ -80,7 +80,7 @@ class Capacity(Protocol):
 
 @runtime_checkable
 class Described(Protocol):
-    """A backend that can ask its server how it is set up (``r1eval.server_setup``)."""
+    """A backend that can ask its server how it is set up (``r1eval.backends.server_setup``)."""
 
     async def server_setup(self) -> dict[str, Any]:
         """What the server says about itself; best effort, bounded in time, never raises

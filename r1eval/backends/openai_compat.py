@@ -58,11 +58,12 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from r1eval import __version__, server_setup
+from r1eval import __version__
+from r1eval.backends import server_setup
+from r1eval.backends.server_setup import count
 from r1eval.backends.sse import StreamAssembler, StreamError
 from r1eval.errors import EndpointError, RequestFailed
-from r1eval.server_setup import count
-from r1eval.thinking import body_fields
+from r1eval.run.thinking import body_fields
 from r1eval.types import Completion, Request, SamplingParams, Usage
 
 __all__ = ["STREAM_MODES", "OpenAICompatBackend", "endpoint_identity"]
@@ -558,7 +559,7 @@ class OpenAICompatBackend:
             return None
 
     async def server_setup(self) -> dict[str, Any]:
-        """What the server says about itself (``r1eval.server_setup``): vLLM's ``/version``
+        """What the server says about itself (``r1eval.backends.server_setup``): vLLM's ``/version``
         and model listing, SGLang's server info, Ollama's ``/api/show`` and version, and the
         listing's response headers; the probes run at once, each within the preflight's
         time limit, at the endpoint's own host only."""
@@ -609,7 +610,7 @@ class OpenAICompatBackend:
     def _body(self, request: Request, n: int) -> dict[str, Any]:
         """The chat-completions body: parameters left at None are left out (the server's
         default applies), ``n`` only above 1, ``stop`` only when not empty; then the
-        thinking controls (``r1eval.thinking``)."""
+        thinking controls (``r1eval.run.thinking``)."""
         sampling = request.sampling
         body: dict[str, Any] = {"model": self._model, "messages": list(request.messages)}
         if n > 1:

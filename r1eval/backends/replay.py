@@ -48,9 +48,9 @@ from pydantic import (
     model_validator,
 )
 
-from r1eval.data import LoadedTask
 from r1eval.errors import DataError, RequestFailed
-from r1eval.multiple_choice import ChoicePrompt, multiple_choice_prompt, simple_evals_text
+from r1eval.task.data import LoadedTask
+from r1eval.task.multiple_choice import ChoicePrompt, multiple_choice_prompt, simple_evals_text
 from r1eval.types import Completion, Message, Prompt, Request, Sample
 
 __all__ = [

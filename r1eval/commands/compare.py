@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from r1eval.claims.check import compare_runs, render_csv, render_json, render_markdown
+from r1eval.claims.published import Reported, benchmark_name, load_reported
 from r1eval.commands.shared import BAD_INPUT, epilog
-from r1eval.compare import compare_runs, render_csv, render_json, render_markdown
 from r1eval.errors import UsageError
-from r1eval.registry import available_tasks
-from r1eval.reported import Reported, benchmark_name, load_reported
-from r1eval.runs import Run, load_runs
-from r1eval.table import markdown_table
+from r1eval.reports.table import markdown_table
+from r1eval.store.loading import Run, load_runs
+from r1eval.task.registry import available_tasks
 
 EPILOG = epilog(
     "r1eval compare results/ --figure compare.png",
@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         print(render_markdown(rows, margin))
     if args.figure is not None:
-        from r1eval.figure import plot_comparison
+        from r1eval.claims.figure import plot_comparison
 
         plot_comparison(rows, args.figure)
         print(f"figure: {args.figure}", file=sys.stderr)
@@ -72,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _check_figure(path: Path) -> None:
     """Before any output: matplotlib is there and the figure has a folder to go to."""
-    from r1eval.figure import require_matplotlib  # matplotlib is imported only for --figure
+    from r1eval.claims.figure import require_matplotlib  # matplotlib is imported only for --figure
 
     require_matplotlib()
     if not path.parent.is_dir():

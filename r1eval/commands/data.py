@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, add_task_dir, epilog
-from r1eval.registry import available_tasks, resolve
-from r1eval.table import markdown_table
+from r1eval.reports.table import markdown_table
+from r1eval.task.registry import available_tasks, resolve
 
 EPILOG = epilog(
     "r1eval data download --to data    # then: r1eval run ... --data-dir data",
@@ -39,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from r1eval.download import download  # datasets is imported only for this
+    from r1eval.task.download import download  # datasets is imported only for this
 
     known = available_tasks(args.task_dir)
     names = args.tasks.split(",") if args.tasks else sorted(

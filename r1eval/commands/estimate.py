@@ -26,8 +26,8 @@ from r1eval.commands.shared import (
     add_tasks,
     epilog,
 )
-from r1eval.config import build_config
-from r1eval.evaluate import prepare
+from r1eval.run.config import build_config
+from r1eval.run.evaluate import prepare
 
 EPILOG = epilog(
     "r1eval estimate --model deepseek-reasoner --tasks aime24 --protocol r1",

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, add_data_dir, epilog
-from r1eval.config import R1_SAMPLING
-from r1eval.data import load_task
 from r1eval.errors import UsageError
-from r1eval.lm_eval_export import export_lm_eval, task_name
-from r1eval.registry import available_tasks, resolve
+from r1eval.export.lm_eval import export_lm_eval, task_name
+from r1eval.run.config import R1_SAMPLING
+from r1eval.task.data import load_task
+from r1eval.task.registry import available_tasks, resolve
 from r1eval.types import SamplingParams
 
 EPILOG = epilog(

@@ -27,11 +27,11 @@ from r1eval.commands.shared import (
     add_task_dir,
     epilog,
 )
-from r1eval.config import build_config
-from r1eval.evaluate import PreparedRun, execute, prepare
-from r1eval.plan import WorkItem, group_requests, request_key
-from r1eval.store import load_state
-from r1eval.table import scores_table
+from r1eval.reports.table import scores_table
+from r1eval.run.config import build_config
+from r1eval.run.evaluate import PreparedRun, execute, prepare
+from r1eval.run.plan import WorkItem, group_requests, request_key
+from r1eval.store.folder import load_state
 
 EPILOG = epilog(
     "r1eval grade --task aime24 --completions responses.jsonl --model my-model --protocol r1",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from r1eval.claims.published import load_reported
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
-from r1eval.leaderboard import long_table, wide_table, with_reported
-from r1eval.reported import load_reported
-from r1eval.runs import RunSet, load_runs
+from r1eval.reports.leaderboard import long_table, wide_table, with_reported
+from r1eval.store.loading import RunSet, load_runs
 
 EPILOG = epilog("r1eval leaderboard results/ -o leaderboard.csv", "0 the table is written",
                 BAD_INPUT)

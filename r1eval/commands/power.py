@@ -1,10 +1,10 @@
 """``r1eval power``: how many samples per question a regression test needs.
 
 Plans the paired comparison of ``r1eval regress``: the variance of one question's difference
-between two runs is ``between + within / K`` (``r1eval.power``). ``--from`` one run estimates
-it from that run's per-question outcomes (with an assumed correlation between the two models'
-per-question rates); ``--from`` twice (a base and a candidate run) measures it directly; with
-no run, a stated assumption is used. The number of questions is the benchmark's, fixed.
+between two runs is ``between + within / K`` (``r1eval.scoring.power``). ``--from`` one run
+estimates it from that run's per-question outcomes (with an assumed correlation between the two
+models' per-question rates); ``--from`` twice (a base and a candidate run) measures it directly;
+with no run, a stated assumption is used. The number of questions is the benchmark's, fixed.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
-from r1eval.power import Design, detectable_difference, questions_needed, samples_needed
-from r1eval.registry import resolve
-from r1eval.regress import pair_task, question_records
-from r1eval.runs import Run, load_run
-from r1eval.table import markdown_table
+from r1eval.regress.paired import pair_task, question_records
+from r1eval.reports.table import markdown_table
+from r1eval.scoring.power import Design, detectable_difference, questions_needed, samples_needed
+from r1eval.store.loading import Run, load_run
+from r1eval.task.registry import resolve
 
 SHOWN_SAMPLES = (1, 2, 4, 8, 16, 32, 64)
 

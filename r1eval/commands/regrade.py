@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from r1eval.audit import Disagreement, audit
 from r1eval.commands.shared import BAD_INPUT, epilog
-from r1eval.regrade import Regraded, RegradeResult, regrade_run
-from r1eval.table import markdown_table, percent
+from r1eval.grading.second_opinion import Disagreement, audit
+from r1eval.reports.table import markdown_table, percent
+from r1eval.scoring.regrade import Regraded, RegradeResult, regrade_run
 
 MATH_VERIFY_GRADER = "r1eval.grading.math_answers.grade_math"
 _SHOWN_CHARS = 40

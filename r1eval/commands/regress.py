@@ -11,10 +11,10 @@ from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
-from r1eval.junit import write_junit
-from r1eval.registry import available_tasks
-from r1eval.regress import Settings, compare_runs, render_markdown
-from r1eval.runs import load_run
+from r1eval.regress.junit import write_junit
+from r1eval.regress.paired import Settings, compare_runs, render_markdown
+from r1eval.store.loading import load_run
+from r1eval.task.registry import available_tasks
 
 EPILOG = epilog(
     "r1eval regress --base results/base --candidate results/candidate --max-drop 2",

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
-from r1eval.registry import available_tasks
-from r1eval.regress import Settings, compare_runs
-from r1eval.report import question_texts, render
-from r1eval.runs import load_run
+from r1eval.regress.paired import Settings, compare_runs
+from r1eval.reports.html import question_texts, render
+from r1eval.store.loading import load_run
+from r1eval.task.registry import available_tasks
 
 EPILOG = epilog("r1eval report results/base -o base.html",
                 "0 the page is written (the terminal says when question text is missing)",

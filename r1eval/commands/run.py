@@ -21,11 +21,11 @@ from r1eval.commands.shared import (
     add_tasks,
     epilog,
 )
-from r1eval.config import build_config
-from r1eval.evaluate import PreparedRun, execute, prepare
-from r1eval.prices import price_for
-from r1eval.schedule import LongestFirst
-from r1eval.table import markdown_table, scores_table
+from r1eval.reports.table import markdown_table, scores_table
+from r1eval.run.config import build_config
+from r1eval.run.evaluate import PreparedRun, execute, prepare
+from r1eval.run.prices import price_for
+from r1eval.run.schedule import LongestFirst
 
 NOT_CONFIG = ("command", "config", "handler", "dry_run", "history")
 
@@ -128,8 +128,8 @@ def _range(values: tuple[float, float, float] | None, form: str, ceiling: bool) 
 
 def estimate_table(prepared: PreparedRun, history_dir: Path) -> str:
     """The dry run's table: requests, tokens and cost per task, with ranges and their basis."""
-    from r1eval.estimate import estimate, total_cost  # pandas: only for a dry run
-    from r1eval.runs import load_runs
+    from r1eval.run.estimate import estimate, total_cost  # pandas: only for a dry run
+    from r1eval.store.loading import load_runs
 
     config = prepared.config
     price = price_for(config.model, config.prices, config.price_in, config.price_out)

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from r1eval.config import RunConfig
+from r1eval.run.config import RunConfig
 
 # argparse's parser and argument group both offer add_argument.
 Flags = Any

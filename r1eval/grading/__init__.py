@@ -1,7 +1,7 @@
 """Grading: math answers (math-verify), multiple-choice letters, and the worker pool.
 
 A grader is a module-level function ``(final_answer_text, gold) -> Grade``; the final answer
-is found first by ``r1eval.response.split_response`` (reasoning removed).
+is found first by ``r1eval.grading.final_answer.split_response`` (reasoning removed).
 """
 
 from r1eval.grading.choice_answers import (

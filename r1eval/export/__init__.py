@@ -1,0 +1,1 @@
+"""r1eval's tasks for other harnesses: the lm-evaluation-harness export and its scoring hook."""

@@ -1,0 +1,1 @@
+"""What people read: terminal tables, leaderboard CSVs and the self-contained HTML report."""

@@ -1,0 +1,1 @@
+"""One evaluation run: its configuration, plan, schedule, budget, progress and execution."""

@@ -1,0 +1,258 @@
+"""Re-grade a run's stored responses with the tasks' current graders, without generating again.
+
+Each response goes through the grading path of a live run (``grade_completion``: reasoning
+split off, then the task's grader in a ``GraderPool`` worker). The new grades are appended to
+the run's log, which is append-only: the latest grade of a response wins (``LogState``) and the
+old ones stay in the log for the diff. ``scores.json`` is then re-scored (``scoring.tally`` /
+``score_task``) for every task whose grades changed; a task whose grades are all unchanged keeps
+its scores exactly (re-scoring it would only reshuffle the bootstrap, which depends on the
+order of the questions). ``run.json`` records each regrade: when, which graders, which r1eval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1eval import __version__
+from r1eval.errors import RunFolderError
+from r1eval.grading.final_answer import Grader, TraceFormat, grade_completion, run_trace_formats
+from r1eval.grading.pool import GraderPool
+from r1eval.run.plan import WorkItem
+from r1eval.run.prices import price_from_record
+from r1eval.run.progress import Progress, TaskCounts
+from r1eval.run.provenance import git_revision
+from r1eval.scoring.scores import add_costs, score_task, tally
+from r1eval.store.folder import SCORES, LogState, RunFolder, is_run_folder, read_completions
+from r1eval.store.loading import verdict
+from r1eval.store.records import completion_from_record, grade_record
+from r1eval.task.definition import Task
+from r1eval.task.registry import resolve
+from r1eval.types import Grade, Prompt, Sample
+
+__all__ = ["RegradeResult", "Regraded", "items_from_log", "regrade_run"]
+
+# What a score depends on: a grade that differs only in its explanation changes nothing.
+_SCORED_FIELDS = ("correct", "extracted", "canonical", "method", "failure")
+
+
+@dataclass(frozen=True)
+class Regraded:
+    """One response, its previous grade record (None if it was never graded) and its new grade."""
+
+    task: str
+    sample_id: str
+    repeat: int
+    key: str
+    gold: str
+    before: dict[str, Any] | None
+    after: Grade
+    completion: dict[str, Any]
+
+    @property
+    def verdict_before(self) -> str:
+        return verdict(self.before, self.completion)
+
+    @property
+    def verdict_after(self) -> str:
+        return verdict(_as_record(self.after), self.completion)
+
+    @property
+    def scored_differently(self) -> bool:
+        before = self.before or {}
+        after = _as_record(self.after)
+        return any(before.get(name) != after[name] for name in _SCORED_FIELDS)
+
+
+@dataclass(frozen=True)
+class RegradeResult:
+    path: Path
+    regraded: list[Regraded]
+    pass1_before: dict[str, float | None]
+    scores: dict[str, Any]
+    graders: dict[str, str]
+    written: bool
+
+    def changed(self, task: str | None = None) -> list[Regraded]:
+        """Responses whose verdict (right, wrong, no answer, truncated) changed."""
+        return [r for r in self.regraded if (task is None or r.task == task)
+                and r.verdict_before != r.verdict_after]
+
+
+def _as_record(grade: Grade) -> dict[str, Any]:
+    return {name: getattr(grade, name) for name in (*_SCORED_FIELDS, "explanation")}
+
+
+def regrade_run(
+    path: Path,
+    task_dir: Path | None = None,
+    workers: int | None = None,
+    timeout_s: float = 30.0,
+    dry_run: bool = False,
+) -> RegradeResult:
+    """Re-grade every stored response of the run at ``path`` (see the module docstring);
+    ``dry_run`` computes everything and writes nothing."""
+    if not is_run_folder(path):
+        raise RunFolderError(f"{path} is not a run folder (no run.json)")
+    with RunFolder(path) as folder:
+        manifest = folder.read_manifest() or {}
+        state = folder.state()
+        if dry_run:  # rescored on a copy: the folder's state must stay what its log says
+            state = dataclasses.replace(state, grades=dict(state.grades))
+        tasks = _tasks(state, manifest, task_dir)
+        records = read_completions(path, set(state.completions))
+        grades = _grade_all(records, {n: t.grader for n, t in tasks.items()}, workers, timeout_s,
+                            _run_trace_formats(manifest))
+        regraded = [_regraded(state, records[key], grade) for key, grade in grades.items()]
+        old_scores = _old_scores(path)
+        for item, new in zip(items_from_log(state, list(grades)), regraded, strict=True):
+            record = {**grade_record(item, new.after), "regraded": True}
+            if dry_run:
+                state.grades[new.key] = record
+            else:
+                folder.append(record)  # the folder's state follows its log
+        scores = _rescore(state, tasks, regraded, old_scores, path, manifest)
+        graders = {name: _grader_name(t.grader) for name, t in tasks.items()}
+        if not dry_run:
+            folder.write_scores(scores)
+            folder.write_manifest(_record_regrade(manifest, graders, regraded))
+    pass1 = {name: task.get("pass@1") for name, task in old_scores.get("tasks", {}).items()}
+    return RegradeResult(path, regraded, pass1, scores, graders, written=not dry_run)
+
+
+def _tasks(state: LogState, manifest: Mapping[str, Any], task_dir: Path | None) -> dict[str, Task]:
+    """The current definition of every task with responses in the log."""
+    names = sorted({record["task"] for record in state.completions.values()})
+    if task_dir is None:
+        configured = (manifest.get("config") or {}).get("task_dir")
+        task_dir = Path(configured) if configured and Path(configured).is_dir() else None
+    return {task.name: task for task in resolve(names, task_dir)}
+
+
+def _grader_name(grader: Grader) -> str:
+    return f"{grader.__module__}.{grader.__qualname__}"
+
+
+def _run_trace_formats(manifest: Mapping[str, Any]) -> tuple[TraceFormat, ...]:
+    try:
+        return run_trace_formats(manifest)
+    except ValueError as error:
+        raise RunFolderError(f"run.json: {error}") from None
+
+
+def _grade_all(
+    records: Mapping[str, dict[str, Any]], graders: Mapping[str, Grader],
+    workers: int | None, timeout_s: float, formats: tuple[TraceFormat, ...],
+) -> dict[str, Grade]:
+    """Grade every record as the runner does, in worker processes, keys in log order."""
+    print(f"regrading {len(records)} responses", file=sys.stderr)
+    progress = Progress()
+    totals: dict[str, TaskCounts] = {}
+    for record in records.values():
+        totals.setdefault(record["task"], TaskCounts()).total += 1
+    progress.start(totals)
+    with GraderPool(workers=workers, timeout_s=timeout_s) as pool, \
+            ThreadPoolExecutor(max_workers=max(1, pool.workers)) as executor:
+        futures: dict[Future[Grade], str] = {
+            executor.submit(grade_completion, completion_from_record(record), record["gold"],
+                            functools.partial(pool.grade, graders[record["task"]]), formats): key
+            for key, record in records.items()
+        }
+        grades = {}
+        for future in as_completed(futures):
+            grades[futures[future]] = future.result()
+            progress.graded(grades[futures[future]], records[futures[future]]["task"])
+    progress.finish()
+    return {key: grades[key] for key in records}
+
+
+def _regraded(state: LogState, record: dict[str, Any], grade: Grade) -> Regraded:
+    key = record["key"]
+    return Regraded(
+        task=record["task"], sample_id=str(record["sample_id"]), repeat=int(record["repeat"]),
+        key=key, gold=str(record["gold"]), before=state.grades.get(key), after=grade,
+        completion=state.completions[key],
+    )
+
+
+def items_from_log(state: LogState, keys: Iterable[str] | None = None) -> list[WorkItem]:
+    """Work items rebuilt from the log's completion and error records (all, or ``keys``),
+    enough for grade records and ``scoring.tally``: the prompt text is never logged."""
+    records = {**state.errors, **state.completions}
+    wanted = list(records) if keys is None else list(keys)
+    items = []
+    for key in wanted:
+        record = records[key]
+        gold = str(record.get("gold", ""))
+        sample = Sample(id=str(record["sample_id"]), input="", target=gold,
+                        metadata=record.get("sample_metadata") or {})
+        prompt = Prompt(messages=(), gold=gold, metadata=record.get("prompt_metadata") or {})
+        items.append(WorkItem(record["task"], sample, int(record["repeat"]), prompt, key))
+    return items
+
+
+def _old_scores(path: Path) -> dict[str, Any]:
+    """The scores.json being replaced (the regrade keeps what grading does not change)."""
+    try:
+        data = json.loads((path / SCORES).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as error:
+        raise RunFolderError(f"{path / SCORES}: not valid JSON ({error.msg})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _rescore(
+    state: LogState, tasks: Mapping[str, Task], regraded: list[Regraded],
+    old: dict[str, Any], path: Path, manifest: Mapping[str, Any],
+) -> dict[str, Any]:
+    """scores.json after the regrade: changed tasks re-scored, the others as they were."""
+    changed = {r.task for r in regraded if r.scored_differently}
+    old_tasks = old.get("tasks") or {}
+    tallies = tally(items_from_log(state), state)
+    scored = {}
+    for name in sorted(set(old_tasks) | set(tallies)):
+        if name in old_tasks and name not in changed:
+            scored[name] = old_tasks[name]
+        elif name in tallies:
+            task = tasks.get(name)
+            fresh = score_task(tallies[name], task.breakdown if task else ())
+            scored[name] = _keep_plan(fresh, old_tasks.get(name))
+    endpoint = (manifest.get("identity") or {}).get("endpoint") or {}
+    scores = {"run_dir": str(path), "model": endpoint.get("model"), **old, "tasks": scored,
+              "complete": all(t.get("complete") for t in scored.values())}
+    return add_costs(scores, price_from_record(old.get("prices")))
+
+
+def _keep_plan(fresh: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+    """Questions planned but never sent are not in the log: keep the counts of the run."""
+    if not old:
+        return fresh
+    planned = max(fresh["n_questions_planned"], old.get("n_questions_planned") or 0)
+    not_attempted = old.get("n_not_attempted") or 0
+    return {**fresh, "n_questions_planned": planned, "n_not_attempted": not_attempted,
+            "complete": fresh["n_errors"] == 0 and not_attempted == 0}
+
+
+def _record_regrade(
+    manifest: dict[str, Any], graders: dict[str, str], regraded: list[Regraded]
+) -> dict[str, Any]:
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "r1eval_version": __version__,
+        "git": git_revision(),
+        "graders": graders,
+        "responses": len(regraded),
+        "verdicts_changed": sum(r.verdict_before != r.verdict_after for r in regraded),
+    }
+    tasks = {name: {**task, "grader": graders.get(name, task.get("grader"))}
+             for name, task in (manifest.get("tasks") or {}).items()}
+    return {**manifest, "tasks": tasks, "regrades": [*manifest.get("regrades", []), entry]}

@@ -1,0 +1,5 @@
+"""A run folder on disk: its typed contracts, the sample log and its records, loading runs back."""
+
+from r1eval._moved import forward_names
+
+__getattr__ = forward_names(__name__)
