@@ -24,9 +24,9 @@ from r1eval.claims.check import (
     TaskView,
     compare_views,
     decide,
-    render_markdown,
 )
 from r1eval.claims.published import Reported, load_reported
+from r1eval.claims.render import render_markdown
 from r1eval.cli import main
 from r1eval.run.plan import WorkItem
 from r1eval.scoring import stats

@@ -25,8 +25,8 @@ from r1eval.regress.paired import (
     Pairing,
     QuestionRecord,
     Settings,
-    compare_runs,
     compare_task,
+    paired_regression,
     protocol_differences,
 )
 from r1eval.regress.permutation import within_question_permutation
@@ -319,7 +319,7 @@ def test_a_planted_regression_is_found_and_fails_the_gate(
     base, candidate = planted
     assert regress("--base", str(base), "--candidate", str(candidate)) == 1
     out = capsys.readouterr().out
-    comparison = compare_runs(load_run(base), load_run(candidate), Settings())
+    comparison = paired_regression(load_run(base), load_run(candidate), Settings())
     (aime,) = comparison.tasks
     assert aime.n_questions == 30 and aime.samples == (1, 1)
     assert aime.difference == pytest.approx(-10 / 30)
@@ -339,7 +339,7 @@ def test_a_planted_no_change_passes(
     candidate = build_run(tmp_path / "cand", data_dir,
                           lambda task, i, r: 3 <= i < 22, model="fine-tune")
     assert regress("--base", str(base), "--candidate", str(candidate)) == 0
-    (aime,) = compare_runs(load_run(base), load_run(candidate), Settings()).tasks
+    (aime,) = paired_regression(load_run(base), load_run(candidate), Settings()).tasks
     assert (len(aime.lost), len(aime.gained)) == (3, 2)
     assert aime.p_value == pytest.approx(1.0) and aime.verdict == NO_CHANGE
     assert not aime.gate_failed
@@ -372,9 +372,9 @@ def test_a_drop_that_is_not_significant_never_fails_the_gate(
     base = build_run(tmp_path / "base", data_dir, right_below(20))
     candidate = build_run(tmp_path / "cand", data_dir, right_below(16), model="fine-tune")
     assert regress("--base", str(base), "--candidate", str(candidate)) == 0
-    (aime,) = compare_runs(load_run(base), load_run(candidate), Settings()).tasks
+    (aime,) = paired_regression(load_run(base), load_run(candidate), Settings()).tasks
     assert aime.p_value == pytest.approx(0.125) and aime.verdict == NO_CHANGE
-    assert compare_runs(load_run(base), load_run(candidate),
+    assert paired_regression(load_run(base), load_run(candidate),
                         Settings(alpha=0.2)).tasks[0].gate_failed
 
 
@@ -391,7 +391,7 @@ def test_k_samples_use_the_permutation_test_and_question_pass_rates(
     candidate = build_run(tmp_path / "cand", data_dir,
                           lambda t, i, r: i < 20 and (i >= 10 or r < 2), samples=4,
                           model="fine-tune")
-    (aime,) = compare_runs(load_run(base), load_run(candidate), Settings()).tasks
+    (aime,) = paired_regression(load_run(base), load_run(candidate), Settings()).tasks
     assert aime.samples == (4, 4) and aime.test == "within-question permutation (exact)"
     assert aime.difference == pytest.approx(-5 / 30)
     assert aime.p_value == pytest.approx(2 * (3 / 14) ** 10) and aime.verdict == REGRESSION
@@ -423,7 +423,7 @@ def test_the_paired_interval_is_sharper_on_the_same_data_when_questions_correlat
     for name, counts in (("correlated", correlated), ("unrelated", unrelated)):
         run = build_run(tmp_path / name, data_dir, lambda t, i, r, c=counts: r < c[i],
                         samples=4, model=name)
-        (task,) = compare_runs(load_run(base), load_run(run), Settings()).tasks
+        (task,) = paired_regression(load_run(base), load_run(run), Settings()).tasks
         assert task.over_questions is not None
         widths[name] = (task.over_questions.high - task.over_questions.low,
                         task.unpaired.high - task.unpaired.low)
@@ -711,7 +711,7 @@ def test_the_newer_benchmarks_regress_and_rank_like_the_others(
                           model="fine-tune")
     assert regress("--base", str(base), "--candidate", str(candidate)) == 1
     out = capsys.readouterr().out
-    comparison = compare_runs(load_run(base), load_run(candidate), Settings())
+    comparison = paired_regression(load_run(base), load_run(candidate), Settings())
     assert sorted(t.task for t in comparison.tasks) == sorted(tasks)
     assert all(t.difference == pytest.approx(-10 / 30) and t.gate_failed
                for t in comparison.tasks)

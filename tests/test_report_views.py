@@ -13,12 +13,11 @@ import pandas as pd
 import pytest
 
 import r1eval
-from r1eval.claims.check import compare_runs
+from r1eval.claims.check import check_reproduction
 from r1eval.claims.published import load_reported
 from r1eval.claims.reproduction import outcome_counts, same_questions
 from r1eval.cli import main
-from r1eval.regress.paired import Settings
-from r1eval.regress.paired import compare_runs as regress_runs
+from r1eval.regress.paired import Settings, paired_regression
 from r1eval.reports.mathjax import mathjax_script
 from r1eval.reports.views import (
     lengths,
@@ -91,7 +90,7 @@ def test_token_summary_matches_numpy() -> None:
 
 
 def test_overview_has_cons_pass_at_k_rates_tokens_and_verdicts(math_run: r1eval.Run) -> None:
-    rows = compare_runs([math_run], load_reported(), available_tasks(), 0.05)
+    rows = check_reproduction([math_run], load_reported(), available_tasks(), 0.05)
     entries = {e["task"]: e for e in overview(math_run, rows)}
     scores = math_run.scores.set_index("task")
     for task in ("aime24", "math500"):
@@ -157,7 +156,7 @@ def test_regression_lists_flipped_questions_first(
     build_run(tmp_path / "cand", data_dir, "aime24,math500", worse, model=MODEL, limit=40,
               samples=4, max_tokens=4000)
     candidate = r1eval.load_run(tmp_path / "cand")
-    comparison = regress_runs(math_run, candidate, Settings())
+    comparison = paired_regression(math_run, candidate, Settings())
     view = regression(comparison)
     assert view["failed"] == comparison.failed
     for task, t in zip(view["tasks"], comparison.tasks, strict=True):

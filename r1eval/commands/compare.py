@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from r1eval.claims.check import compare_runs, render_csv, render_json, render_markdown
+from r1eval.claims.check import check_reproduction
 from r1eval.claims.published import Reported, benchmark_name, load_reported
+from r1eval.claims.render import render_csv, render_json, render_markdown
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
 from r1eval.reports.table import markdown_table
@@ -55,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     runs = _runs(args.runs)
     margin = args.margin / 100  # percentage points -> a fraction, like run scores
-    rows = compare_runs(runs, reported, runnable, margin, _as_names(args.as_names, runs))
+    rows = check_reproduction(runs, reported, runnable, margin, _as_names(args.as_names, runs))
     if args.format == "csv":
         print(render_csv(rows), end="")
     elif args.format == "json":

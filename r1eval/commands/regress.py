@@ -12,7 +12,8 @@ from pathlib import Path
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
 from r1eval.regress.junit import write_junit
-from r1eval.regress.paired import Settings, compare_runs, render_markdown
+from r1eval.regress.paired import Settings, paired_regression
+from r1eval.regress.render import render_markdown
 from r1eval.store.loading import load_run
 from r1eval.task.registry import available_tasks
 
@@ -49,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     base, candidate = load_run(args.base), load_run(args.candidate)
     breakdown = {name: task.breakdown for name, task in available_tasks().items()}
-    comparison = compare_runs(base, candidate, settings, tasks, breakdown)
+    comparison = paired_regression(base, candidate, settings, tasks, breakdown)
     print(render_markdown(comparison, args.max_flips), end="")
     if args.junit is not None:
         try:

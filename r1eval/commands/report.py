@@ -9,7 +9,7 @@ from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
-from r1eval.regress.paired import Settings, compare_runs
+from r1eval.regress.paired import Settings, paired_regression
 from r1eval.reports.html import question_texts, render
 from r1eval.store.loading import load_run
 from r1eval.task.registry import available_tasks
@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
         settings = Settings(max_drop=args.max_drop / 100.0, force=args.force)
         breakdown = {name: task.breakdown
                      for name, task in available_tasks(args.task_dir).items()}
-        comparison = compare_runs(load_run(args.runs[0]), run, settings, None, breakdown)
+        comparison = paired_regression(load_run(args.runs[0]), run, settings, None, breakdown)
     questions = question_texts(run, args.data_dir, args.include_private, args.task_dir)
     for note in questions["notes"]:  # also in the page; said here so that it is not missed
         print(f"r1eval: {note}", file=sys.stderr)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from r1eval.regress.paired import Comparison, TaskComparison, gate_text, summary
+from r1eval.regress.paired import Comparison, TaskComparison
+from r1eval.regress.render import gate_text, summary
 
 __all__ = ["junit_tree", "write_junit"]
 

@@ -42,7 +42,6 @@ import numpy as np
 from r1eval.backends.server_setup import server_differences
 from r1eval.errors import UsageError
 from r1eval.regress.permutation import PermutationResult, within_question_permutation
-from r1eval.reports.table import markdown_table
 from r1eval.run.thinking import control_differences
 from r1eval.scoring import stats
 from r1eval.store.loading import Run
@@ -61,14 +60,11 @@ __all__ = [
     "QuestionRecord",
     "Settings",
     "TaskComparison",
-    "compare_runs",
     "compare_task",
-    "gate_text",
     "pair_task",
+    "paired_regression",
     "protocol_differences",
     "question_records",
-    "render_markdown",
-    "summary",
 ]
 
 REGRESSION = "regression"
@@ -479,7 +475,7 @@ def _check_protocol(base: Run, candidate: Run, tasks: list[str], force: bool) ->
     return differences
 
 
-def compare_runs(
+def paired_regression(
     base: Run,
     candidate: Run,
     settings: Settings,
@@ -507,143 +503,3 @@ def compare_runs(
         compared.append(compare_task(pairing, settings, keys, metadata))
     return Comparison(base, candidate, settings, compared, skipped, forced,
                       _notes(base, candidate, names))
-
-
-# ------------------------------------------------------------------------------ rendering
-
-
-def points(value: float) -> str:
-    """A difference in percentage points, signed."""
-    return f"{100 * value:+.1f}"
-
-
-def interval_points(interval: stats.Interval) -> str:
-    return f"{points(interval.low)} to {points(interval.high)}"
-
-
-def p_text(p_value: float) -> str:
-    return "<0.0001" if p_value < 1e-4 else f"{p_value:.3g}"
-
-
-def p_clause(p_value: float) -> str:
-    """``p = 0.00195``, or ``p < 0.0001``."""
-    return "p < 0.0001" if p_value < 1e-4 else f"p = {p_value:.3g}"
-
-
-def _cell(text: str | None, limit: int = 40) -> str:
-    """Text safe inside a markdown table cell: one line, no bare pipe, not too long."""
-    if text is None:
-        return "(none)"
-    flat = " ".join(text.split()).replace("|", "\\|")
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def gate_text(t: TaskComparison, settings: Settings) -> str:
-    if t.gate_failed:
-        return "FAIL"
-    if t.verdict == REGRESSION:
-        return f"pass (within {100 * settings.max_drop:.1f})"
-    return "pass"
-
-
-def summary(t: TaskComparison, settings: Settings) -> str:
-    """One sentence on a task: the difference, its interval, the test and the verdict."""
-    ci = f"{settings.confidence:.0%} CI {interval_points(t.interval)}"
-    return (f"{t.task}: {points(t.difference)} points ({ci}; {t.test} {p_clause(t.p_value)}) "
-            f"over {t.n_questions} questions: {t.verdict}")
-
-
-def _main_table(c: Comparison) -> str:
-    header = ["task", "questions", "K base/cand", "base %", "candidate %", "Δ points",
-              f"{c.settings.confidence:.0%} CI", "p", "test", "verdict", "gate"]
-    forced = f"FORCED: {'; '.join(c.forced)}" if c.forced else None
-    rows = [
-        [t.task, t.n_questions, f"{t.samples[0]}/{t.samples[1]}", f"{100 * t.base_pass1:.1f}",
-         f"{100 * t.candidate_pass1:.1f}", points(t.difference), interval_points(t.interval),
-         p_text(t.p_value), t.test, t.verdict, gate_text(t, c.settings),
-         *([_cell(forced, 200)] if forced else [])]
-        for t in c.tasks
-    ]
-    return markdown_table(header + (["protocol"] if forced else []), rows)
-
-
-def _gate_line(c: Comparison) -> str:
-    tolerance = f"{100 * c.settings.max_drop:.1f}-point tolerance"
-    failed = [t for t in c.tasks if t.gate_failed]
-    if not failed:
-        return f"**Gate: passed**: no task shows a significant drop beyond the {tolerance}."
-    named = "; ".join(f"{t.task} {points(t.difference)} ({p_clause(t.p_value)})" for t in failed)
-    return f"**Gate: FAILED**: significant drop beyond the {tolerance}: {named}."
-
-
-def _context_lines(c: Comparison) -> list[str]:
-    lines = [f"- FORCED despite protocol differences: {'; '.join(c.forced)}"] if c.forced else []
-    lines += [f"- Not compared: {task} ({why})" for task, why in c.skipped.items()]
-    for t in c.tasks:
-        left = sum(t.left_out.values())
-        reasons = ", ".join(f"{n} {why}" for why, n in t.left_out.items())
-        lines.append(f"- {t.task}: {t.n_questions} questions compared, {left} left out"
-                     + (f" ({reasons})" if left else ""))
-        if t.over_questions is not None:
-            paired = t.over_questions.high - t.over_questions.low
-            unpaired = t.unpaired.high - t.unpaired.low
-            lines.append(
-                f"- {t.task}: the interval above is on these questions; over questions (another "
-                f"sample of them) the paired interval is {interval_points(t.over_questions)} "
-                f"({100 * paired:.1f} points wide); as two independent runs it would be "
-                f"{100 * unpaired:.1f} wide")
-    lines += [f"- Note: {note}" for note in c.notes]
-    return lines
-
-
-def _flip_section(t: TaskComparison, max_flips: int) -> list[str]:
-    lines = [f"### {t.task}: questions that flipped",
-             f"{len(t.lost)} lost (right in the base run, wrong in the candidate), "
-             f"{len(t.gained)} gained; right = more than half of a question's samples correct."]
-    for label, flips in (("lost", t.lost), ("gained", t.gained)):
-        shown = flips[:max_flips]
-        if not shown:
-            continue
-        rows = [[label, _cell(f.id, 60), _cell(f.base_answer), _cell(f.candidate_answer),
-                 f"{100 * f.base_pass1:.0f}", f"{100 * f.candidate_pass1:.0f}"] for f in shown]
-        header = ["", "question", "base answer", "candidate answer", "base pass@1 %",
-                  "candidate pass@1 %"]
-        lines += ["", markdown_table(header, rows)]
-        if len(flips) > len(shown):
-            lines.append(f"... and {len(flips) - len(shown)} more {label} (--max-flips)")
-    return lines
-
-
-def _group_section(t: TaskComparison, settings: Settings) -> list[str]:
-    lines = []
-    for key in dict.fromkeys(g.key for g in t.groups):
-        rows = [[_cell(g.value, 60), g.n_questions, f"{100 * g.base_pass1:.1f}",
-                 f"{100 * g.candidate_pass1:.1f}", points(g.difference),
-                 interval_points(g.interval), g.lost, g.gained]
-                for g in t.groups if g.key == key]
-        header = [key, "questions", "base %", "candidate %", "Δ points",
-                  f"{settings.confidence:.0%} CI", "lost", "gained"]
-        lines += [f"### {t.task} by {key}", "Intervals per group are not corrected for "
-                  "comparing many groups; the verdict is the task's.", "",
-                  markdown_table(header, rows), ""]
-    return lines
-
-
-def render_markdown(c: Comparison, max_flips: int = 50) -> str:
-    """The report: the table, the gate, what was left out, the flips, the breakdowns."""
-    lines = [
-        f"## r1eval regress: {c.candidate.model} vs {c.base.model}",
-        "",
-        f"base `{c.base.name}` ({c.base.model}), candidate `{c.candidate.name}` "
-        f"({c.candidate.model}); alpha {c.settings.alpha:g}, tolerated drop "
-        f"{100 * c.settings.max_drop:.1f} points",
-        "",
-        _main_table(c),
-        "",
-        _gate_line(c),
-        "",
-        *_context_lines(c),
-    ]
-    for t in c.tasks:
-        lines += ["", *_flip_section(t, max_flips), "", *_group_section(t, c.settings)]
-    return "\n".join(lines).rstrip() + "\n"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from r1eval.claims.check import compare_runs
+from r1eval.claims.check import check_reproduction
 from r1eval.claims.published import load_reported
 from r1eval.errors import DataError, UsageError
 from r1eval.grading.final_answer import (
@@ -139,7 +139,7 @@ def render(
 ) -> str:
     """The report page of ``run`` (loaded with ``with_text=True``). ``reported_as`` names the
     model in the registry of reported figures (default: the run's model name); ``comparison``
-    (``r1eval.regress.paired.compare_runs`` with ``run`` as the candidate) adds the regression view;
+    (``r1eval.regress.paired.paired_regression``, ``run`` the candidate) adds the regression view;
     ``task_dir`` is a folder of extra task files, as ``r1eval run --task-dir``; ``claims``
     are TOML files of reported figures beside the registry's, as ``r1eval compare --claims``;
     ``questions``: ``question_texts``'s answer when the caller already has it."""
@@ -148,7 +148,7 @@ def render(
     if questions is None:
         questions = question_texts(run, data_dir, include_private_text, task_dir)
     known = available_tasks(task_dir)
-    rows = compare_runs([run], load_reported(claims), known, margin, [reported_as])
+    rows = check_reproduction([run], load_reported(claims), known, margin, [reported_as])
     table = question_table(run, {name: task.breakdown for name, task in known.items()})
     for question in table:  # the options lettered in the data's own order
         sample = questions["texts"].get(question["task"], {}).get(question["id"])

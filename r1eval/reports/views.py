@@ -23,7 +23,8 @@ import pandas as pd
 
 from r1eval.claims.check import Row
 from r1eval.claims.reproduction import outcome_counts, same_questions
-from r1eval.regress.paired import Comparison, gate_text, pair_task, question_records, summary
+from r1eval.regress.paired import Comparison, pair_task, question_records
+from r1eval.regress.render import gate_text, summary
 from r1eval.scoring import stats
 from r1eval.store.loading import Run
 
@@ -98,7 +99,7 @@ def _reported(rows: Sequence[Row], task: str) -> list[dict[str, Any]]:
 
 
 def overview(run: Run, rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """One entry per scored task (``rows``: ``r1eval.claims.check.compare_runs`` of this run)."""
+    """One entry per scored task (``rows``: ``check_reproduction`` of this run)."""
     entries = []
     for score in run.scores.to_dict("records"):
         task = str(score["task"])
