@@ -1,4 +1,4 @@
-"""Core value types passed along the run pipeline (see DESIGN.md, "The flow of one run")."""
+"""Core value types passed along the run pipeline (ARCHITECTURE.md, "The flow of one run")."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ Answers are integers 0-999; the data stores some zero-padded ("025" is 25).
 
 from __future__ import annotations
 
+from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task.data import read_jsonl, write_jsonl
-from r1eval.task.definition import HubSource, LocalSource, Record
 from r1eval.task.factory import integer_answer, math_task
 
 

@@ -16,8 +16,8 @@ Scores are broken down by paper (AIME I, AIME II).
 
 from __future__ import annotations
 
+from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task.data import read_jsonl, write_jsonl
-from r1eval.task.definition import HubSource, LocalSource, Record
 from r1eval.task.factory import integer_answer, math_task
 
 PAPERS = {"aime_2025_I": "AIME I", "aime_2025_II": "AIME II"}

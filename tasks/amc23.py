@@ -14,8 +14,8 @@ stored as floats (27.0) and read as integers.
 
 from __future__ import annotations
 
+from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task.data import read_jsonl, write_jsonl
-from r1eval.task.definition import HubSource, LocalSource, Record
 from r1eval.task.factory import integer_answer, math_task
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task.data import csv_text, read_csv_rows, read_zip_member
-from r1eval.task.definition import HubSource, LocalSource, Record
 from r1eval.task.factory import choice_task
 from r1eval.task.prompts import MULTIPLE_CHOICE_PROMPT
 from r1eval.task.zipcrypto import write_encrypted_zip

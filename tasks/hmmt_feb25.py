@@ -15,8 +15,8 @@ script does, plus ``id`` ("hmmt_feb_2025-N"), which Hub rows get from ``problem_
 
 from __future__ import annotations
 
+from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task.data import read_jsonl, write_jsonl
-from r1eval.task.definition import HubSource, LocalSource, Record
 from r1eval.task.factory import math_task
 
 

@@ -8,8 +8,8 @@ The gold is the ``answer`` field (LaTeX), verified symbolically with math-verify
 
 from __future__ import annotations
 
+from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task.data import read_jsonl, write_jsonl
-from r1eval.task.definition import HubSource, LocalSource, Record
 from r1eval.task.factory import math_task
 
 

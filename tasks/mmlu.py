@@ -14,8 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 from r1eval.errors import DataError
+from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task.data import csv_text, read_csv_rows
-from r1eval.task.definition import HubSource, LocalSource, Record
 from r1eval.task.factory import choice_task
 from r1eval.task.prompts import LETTERS, MULTIPLE_CHOICE_PROMPT
 from r1eval.types import Sample

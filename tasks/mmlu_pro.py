@@ -23,8 +23,8 @@ Scores are broken down by category and by source (ori_mmlu, stemez, theoremQA, s
 
 from __future__ import annotations
 
+from r1eval.task import HubSource, LocalSource, Record
 from r1eval.task.data import read_jsonl, write_jsonl
-from r1eval.task.definition import HubSource, LocalSource, Record
 from r1eval.task.factory import choice_task
 from r1eval.task.multiple_choice import mmlu_pro_text
 from r1eval.task.prompts import CHOICE_LETTERS, MMLU_PRO_PROMPT

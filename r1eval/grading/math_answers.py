@@ -129,7 +129,7 @@ def _grade_with_math_verify(answer: str, gold: str, timeout: int | None) -> Grad
 def integer_grade(answer: str, gold: str) -> Grade | None:
     """The grade of a final answer that is a plain integer against a plain-integer gold
     (every AIME answer, most of MATH-500's), compared as integers: math-verify reaches the same
-    verdict and canonical form through sympy, a hundred times slower. None otherwise."""
+    verdict and canonical form through sympy, far slower (bench/grading.py). None otherwise."""
     if not _PLAIN_INTEGER.fullmatch(gold.strip()):
         return None
     chosen = choose_answer(answer, multi_valued=False)

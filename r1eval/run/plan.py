@@ -84,8 +84,8 @@ def _sampling_fields(sampling: SamplingParams) -> tuple[tuple[str, Any], ...]:
     return tuple(sampling.record().items())
 
 
-#: The most responses one run plans (MMLU x 71, MATH-500 x 1024). Its plan holds about 200 bytes
-#: a response (MMLU x 71, 996,982 items: 190 MB, 26 s on a loaded 2-core machine); a run that
+#: The most responses one run plans (MMLU x 71, MATH-500 x 1024). Its plan holds a few hundred
+#: bytes a response (bench/resume_memory.py measures it); a run that
 #: wants more (MMLU x 1024 would be 14.4 M items) is refused before anything is built.
 MAX_PLANNED_RESPONSES = 1_000_000
 

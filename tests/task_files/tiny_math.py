@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from r1eval.grading.math_answers import grade_math
+from r1eval.task import HubSource, LocalSource, Record, Task
 from r1eval.task.data import read_jsonl
-from r1eval.task.definition import HubSource, LocalSource, Record, Task
 from r1eval.task.prompts import MATH_PROMPT, math_prompt
 from r1eval.types import Sample
 
