@@ -13,7 +13,9 @@ shown with its traceback.
     ├── RunStopped               exit 1: too many requests failed in a row; what was received
     │                            is saved and the same command resumes
     └── RequestFailed            one request failed for good (retries spent, or a 400);
-                                 recorded as an error sample, never graded
+        │                        recorded as an error sample, never graded
+        └── OutOfRotation        one replica of several was taken out of rotation while
+                                 serving it: the pool sends it to another replica
 """
 
 from __future__ import annotations
@@ -74,3 +76,8 @@ class RequestFailed(R1EvalError):
         super().__init__(message)
         self.transient = transient
         self.status = status
+
+
+class OutOfRotation(RequestFailed):
+    """A request stopped on one replica of a pool because that replica is out of rotation
+    (``r1eval.backends.replicas``); the pool sends what it did not deliver to another."""

@@ -67,6 +67,8 @@ class Completion:
     model: str | None = None
     # seconds from sending the request to this choice's first output (streamed only)
     first_token_s: float | None = None
+    # the endpoint (base URL) that answered: one of the run's replicas (``--base-url``)
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)

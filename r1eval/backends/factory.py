@@ -2,19 +2,22 @@
 
 ``hf:`` and ``vllm:`` load a model in this process (optional extras ``r1eval[hf]`` and
 ``r1eval[vllm]``, imported only when used); any other model name is served by the
-OpenAI-compatible endpoint at ``base_url``. A local model ignores ``base_url`` and the key.
+OpenAI-compatible endpoint at ``base_url``, or by the pool of replicas when several are given
+(``r1eval.backends.replicas``). A local model ignores ``base_url`` and the key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from r1eval.backends.base import Backend
 from r1eval.backends.local import LocalModelOptions, local_identity
 from r1eval.backends.openai_compat import OpenAICompatBackend, endpoint_identity
+from r1eval.backends.replicas import EndpointSpec, ReplicaPool, endpoint_specs
 from r1eval.errors import UsageError
 
-__all__ = ["LOCAL_PREFIXES", "backend_for", "identity_for", "split_model"]
+__all__ = ["LOCAL_PREFIXES", "backend_for", "endpoints_for", "identity_for", "split_model"]
 
 LOCAL_PREFIXES = ("hf", "vllm")
 
@@ -29,25 +32,28 @@ def split_model(model: str) -> tuple[str | None, str]:
 
 
 def identity_for(
-    model: str, base_url: str | None, *, local: LocalModelOptions | None = None
+    model: str, base_url: str | Sequence[str] | None, *, local: LocalModelOptions | None = None
 ) -> dict[str, str]:
-    """The identity ``backend_for(...)`` will report, without loading or contacting anything."""
+    """The identity ``backend_for(...)`` will report, without loading or contacting anything
+    (of several replicas, the first's: see ``ReplicaPool``)."""
     kind, spec = split_model(model)
     if kind is not None:
         return local_identity(kind, spec, local or LocalModelOptions())
-    return endpoint_identity(model, _endpoint_url(model, base_url))
+    return endpoint_identity(model, endpoints_for(model, base_url)[0].url)
 
 
 def backend_for(
     model: str,
-    base_url: str | None,
+    base_url: str | Sequence[str] | None,
     api_key: str | None,
     *,
     local: LocalModelOptions | None = None,
+    anchor: str | None = None,
     **endpoint_options: Any,
 ) -> Backend:
     """The backend for ``model``; ``endpoint_options`` go to ``OpenAICompatBackend``
-    (``timeout_s``, ``max_attempts``, ``max_connections``), ``local`` to an in-process model."""
+    (``timeout_s``, ``max_attempts``, ``max_connections``), ``local`` to an in-process model,
+    ``anchor`` to a pool of replicas (the endpoint that names the run)."""
     kind, spec = split_model(model)
     if kind == "hf":
         from r1eval.backends.hf import TransformersBackend
@@ -57,13 +63,17 @@ def backend_for(
         from r1eval.backends.vllm_offline import VLLMBackend
 
         return VLLMBackend(spec, local)
-    return OpenAICompatBackend(model, _endpoint_url(model, base_url), api_key, **endpoint_options)
+    specs = endpoints_for(model, base_url)
+    if len(specs) > 1:
+        return ReplicaPool(model, specs, api_key, anchor=anchor, **endpoint_options)
+    return OpenAICompatBackend(model, specs[0].url, api_key, **endpoint_options)
 
 
-def _endpoint_url(model: str, base_url: str | None) -> str:
+def endpoints_for(model: str, base_url: str | Sequence[str] | None) -> list[EndpointSpec]:
+    """The endpoints ``--base-url`` names (``URL`` or ``URL@N``, one or more)."""
     if not base_url:
         raise UsageError(
             f"--base-url is needed for the endpoint model {model!r} "
             "(or load a local model with --model hf:PATH or vllm:PATH)"
         )
-    return base_url
+    return endpoint_specs(base_url)

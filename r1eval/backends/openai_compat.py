@@ -19,16 +19,19 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_any,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from r1eval.backends import server_setup
 from r1eval.backends.chat_attempts import STREAM_MODES, ChatAttempts, Deliver
@@ -40,7 +43,8 @@ from r1eval.backends.openai_reply import (
     max_running_requests,
     model_ids,
 )
-from r1eval.errors import EndpointError, RequestFailed
+from r1eval.backends.rotation import Rotation
+from r1eval.errors import EndpointError, OutOfRotation, RequestFailed
 from r1eval.types import Completion, Request, SamplingParams
 
 __all__ = ["STREAM_MODES", "OpenAICompatBackend", "endpoint_identity"]
@@ -55,6 +59,17 @@ _PROBE = Request(
 _ANNOUNCED_WAIT_S = 10.0
 
 _NOT_ASKED = object()
+_T = TypeVar("_T")
+
+
+class _Leaving(stop_base):
+    """Stop retrying where a pool's ``Rotation`` says the request should go elsewhere."""
+
+    def __init__(self, rotation: Rotation | None) -> None:
+        self._rotation = rotation
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._rotation is not None and self._rotation.should_leave()
 
 
 class OpenAICompatBackend(ChatAttempts):
@@ -64,7 +79,8 @@ class OpenAICompatBackend(ChatAttempts):
     ``STREAM_MODES``. ``max_attempts`` counts the first try; waits between attempts grow
     exponentially from ``backoff_initial_s`` up to ``backoff_max_s`` with jitter, or follow
     the server's ``Retry-After`` up to ``retry_after_max_s``. ``max_connections`` should be
-    at least the number of requests the caller keeps in flight.
+    at least the number of requests the caller keeps in flight. ``rotation``: the endpoint's
+    standing in a pool of replicas (``r1eval.backends.replicas``), told of every attempt.
     """
 
     def __init__(
@@ -82,6 +98,7 @@ class OpenAICompatBackend(ChatAttempts):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         idle_timeout_s: float = 300.0,
         stream: str = "auto",
+        rotation: Rotation | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -98,6 +115,7 @@ class OpenAICompatBackend(ChatAttempts):
         self._n_checked = False
         self._listing: Reply | None = None  # GET /models, kept for server_setup
         self._server_info: object = _NOT_ASKED
+        self._rotation = rotation
 
     def identity(self) -> dict[str, str]:
         """The model name and the normalised base URL (no key, no user:password)."""
@@ -163,26 +181,53 @@ class OpenAICompatBackend(ChatAttempts):
                     err,
                 )
                 break
-        return completions[: request.n]
+        return [replace(c, endpoint=self._base_url) for c in completions[: request.n]]
 
     async def _with_retries(self, request: Request, n: int) -> list[Completion]:
         """One HTTP request for ``n`` choices, retried on transient failures."""
         try:
-            completions: list[Completion] = await self._retrying()(self._attempt, request, n)
+            completions: list[Completion] = await self._retrying()(
+                self._observed(self._attempt), request, n)
         except Retryable as err:
             raise self._gave_up(err) from None
         return completions
 
     def _retrying(self) -> AsyncRetrying:
+        """Attempts until ``max_attempts``, or until the endpoint is out of its pool's rotation
+        while another is in (``Rotation.should_leave``: the pool sends the rest elsewhere)."""
         return AsyncRetrying(
-            stop=stop_after_attempt(self._max_attempts),
+            stop=stop_any(stop_after_attempt(self._max_attempts), _Leaving(self._rotation)),
             wait=self._wait_s,
             retry=retry_if_exception_type(Retryable),
             before_sleep=self._log_retry,
             reraise=True,
         )
 
+    def _observed(self, attempt: Callable[..., Awaitable[_T]]) -> Callable[..., Awaitable[_T]]:
+        """``attempt``, its outcome told to the pool's ``Rotation`` (if any); not tried at all
+        once the endpoint should leave (the retry loop then stops)."""
+        rotation = self._rotation
+        if rotation is None:
+            return attempt
+
+        async def observed(*args: Any) -> _T:
+            if rotation.should_leave():
+                raise Retryable("out of rotation")
+            try:
+                result = await attempt(*args)
+            except Retryable as err:
+                rotation.attempt_failed(
+                    endpoint_level=isinstance(err, NoResponse) or (err.status or 0) >= 500)
+                raise
+            rotation.attempt_succeeded()
+            return result
+
+        return observed
+
     def _gave_up(self, err: Retryable) -> RequestFailed:
+        if self._rotation is not None and self._rotation.should_leave():
+            return OutOfRotation(f"{self._base_url} is out of rotation (last: {err})",
+                                 transient=True, status=err.status)
         return RequestFailed(
             f"{self._base_url}: gave up after {self._max_attempts} attempts; last: {err}",
             transient=True,
@@ -208,14 +253,14 @@ class OpenAICompatBackend(ChatAttempts):
         async def take(completion: Completion) -> None:
             nonlocal delivered
             delivered += 1
-            await deliver(completion)
+            await deliver(replace(completion, endpoint=self._base_url))
 
         while delivered < request.n:
             asked: int
             served: int
             try:
                 asked, served = await self._retrying()(
-                    self._attempt_each, request, lambda: request.n - delivered, take
+                    self._observed(self._attempt_each), request, lambda: request.n - delivered, take
                 )
             except Retryable as err:
                 raise self._gave_up(err) from None
@@ -277,6 +322,22 @@ class OpenAICompatBackend(ChatAttempts):
                 UnicodeDecodeError):
             return None
 
+    def listing(self) -> object:
+        """The JSON of the ``GET /models`` the preflight read; None when there was none."""
+        try:
+            return json.loads(self._listing.body) if self._listing else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+
+    async def alive(self) -> bool:
+        """Whether the server answers ``GET /models`` (below HTTP 500) within the
+        preflight's time limit: the probe of a replica out of rotation."""
+        try:
+            reply = await self._request("GET", "/models", None, self._preflight_timeout_s)
+        except (NoResponse, RequestFailed):
+            return False
+        return reply.status < 500
+
     async def server_setup(self) -> dict[str, Any]:
         """What the server says about itself (``r1eval.backends.server_setup``): vLLM's ``/version``
         and model listing, SGLang's server info, Ollama's ``/api/show`` and version, and the
@@ -288,10 +349,7 @@ class OpenAICompatBackend(ChatAttempts):
             self._probe("GET", server_setup.OLLAMA_VERSION),
         )
         listing = self._listing or Reply(0, {}, b"")
-        try:
-            listed = json.loads(listing.body) if listing.body else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            listed = None
+        listed = self.listing()
         return server_setup.combine([
             ("/get_server_info", server_setup.from_sglang_info(sglang)),
             ("/api/show", server_setup.from_ollama_show(ollama)),

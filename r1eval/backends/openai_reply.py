@@ -26,6 +26,7 @@ __all__ = [
     "Reply",
     "Retryable",
     "choice_output",
+    "listed_ids",
     "max_running_requests",
     "model_ids",
     "parse_completions",
@@ -142,6 +143,11 @@ def model_ids(body: bytes) -> list[str]:
         listing = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return []
+    return listed_ids(listing)
+
+
+def listed_ids(listing: object) -> list[str]:
+    """The ``id`` of each entry of a parsed ``/models`` listing; [] when it is not one."""
     entries = listing.get("data") if isinstance(listing, dict) else None
     if not isinstance(entries, list):
         return []

@@ -42,8 +42,13 @@ EPILOG = epilog(
 
 def configure(run: argparse.ArgumentParser) -> None:
     add_model(run)
-    run.add_argument("--base-url", dest="base_url",
-                     help="OpenAI-compatible URL, e.g. http://localhost:8000/v1")
+    run.add_argument("--base-url", dest="base_url", action="append", metavar="URL[@N]",
+                     help="OpenAI-compatible URL, e.g. http://localhost:8000/v1; give it again "
+                     "for each replica of the model (N servers, data-parallel ranks or nodes): "
+                     "one queue, each replica pulls as it frees its slots, one that fails is "
+                     "set aside and probed again; @N sets its samples in flight (default "
+                     "--concurrency, else what the server says, else 256); see README "
+                     "'Many servers'")
     run.add_argument("--api-key-env", dest="api_key_env", metavar="NAME",
                      help="environment variable holding the API key (default OPENAI_API_KEY; "
                      "a local server needs none)")

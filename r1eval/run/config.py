@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from r1eval.backends.local import LocalModelOptions
+from r1eval.backends.replicas import split_slots
 from r1eval.errors import UsageError
 from r1eval.grading.final_answer import DEFAULT_DELIMITERS, TraceFormat, trace_formats
 from r1eval.run.thinking import check_reasoning_effort, parse_json_controls
@@ -33,7 +34,8 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = Field(min_length=1, description="the model's name as the endpoint knows it")
-    base_url: str | None = Field(default=None, min_length=1)
+    # one endpoint, or several replicas of the model (each ``URL`` or ``URL@N``)
+    base_url: str | list[str] | None = None
     api_key_env: str = "OPENAI_API_KEY"
     tasks: list[str] = Field(
         min_length=1, description="comma-separated task names: see r1eval tasks")
@@ -98,6 +100,25 @@ class RunConfig(BaseModel):
     def _split_tasks(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _one_or_more_urls(cls, value: Any) -> Any:
+        """A list of one is that one URL (run.json and the run folder's name stay as they
+        were with one endpoint); an empty one is none."""
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            value = [v.strip() for v in value if v.strip()]
+            return None if not value else value[0] if len(value) == 1 else value
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _known_slots(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for text in [value] if isinstance(value, str) else value or []:
+            split_slots(text)  # a ValueError names the bad one
         return value
 
     @field_validator("reasoning_delimiters")

@@ -15,7 +15,9 @@ from typing import Any
 
 from r1eval import __version__
 from r1eval.backends.base import Backend, Capacity, Described, Incremental, Preflight
-from r1eval.backends.factory import backend_for, identity_for, split_model
+from r1eval.backends.factory import backend_for, endpoints_for, identity_for, split_model
+from r1eval.backends.openai_compat import endpoint_identity
+from r1eval.backends.replicas import ReplicaPool, split_slots
 from r1eval.backends.server_setup import describe
 from r1eval.errors import RunFolderError, UsageError
 from r1eval.grading.pool import GraderPool
@@ -28,7 +30,7 @@ from r1eval.run.provenance import provenance
 from r1eval.run.runner import Order, Runner
 from r1eval.run.thinking import check_in_process
 from r1eval.scoring.scores import add_costs, score_task, tally
-from r1eval.store.folder import RunFolder
+from r1eval.store.folder import RunFolder, read_manifest
 from r1eval.task.data import LoadedTask, load_task
 from r1eval.task.registry import resolve
 
@@ -96,8 +98,6 @@ def prepare(
     if split_model(config.model)[0] is not None:
         check_in_process(config.model_dump(), config.model)
     api_key = api_key_from(config, environ, key_explicit)
-    endpoint = endpoint or identity_for(config.model, config.base_url,
-                                        local=config.local_options())
     price = price_for(config.model, config.prices, config.price_in, config.price_out)
     if config.max_cost is not None and price is None:
         raise UsageError(f"--max-cost needs the price of {config.model!r}: give --price-in and "
@@ -105,28 +105,54 @@ def prepare(
     loaded = [load_task(task, config.data_dir, config.limit) for task in tasks]
     sampling = config.sampling()
     per_task = {t.task.name: config.samples_for(t.task.r1_samples) for t in loaded}
+    task_entries = {
+        t.task.name: {
+            "version": t.task.version,
+            "prompt_hash": t.task.prompt_hash,
+            "grader": f"{t.task.grader.__module__}.{t.task.grader.__qualname__}",
+            "source": t.source,
+            "questions": len(t.samples),
+            "samples_per_question": per_task[t.task.name],
+        }
+        for t in loaded
+    }
+
+    def identity(endpoint: dict[str, str]) -> dict[str, Any]:
+        # JSON round trip: compared with the identity read back from run.json on resume
+        found: dict[str, Any] = json.loads(
+            json.dumps({"endpoint": endpoint, "sampling": sampling.record()}))
+        return found
+
+    endpoint = endpoint or anchored_endpoint(
+        config, lambda e: config.run_dir or default_run_dir(
+            config.model, {"identity": identity(e), "tasks": task_entries}, config.limit))
     items = build_plan(loaded, per_task, endpoint, sampling)
     manifest = {
         "r1eval_version": __version__,
-        # JSON round trip: compared with the identity read back from run.json on resume
-        "identity": json.loads(json.dumps({"endpoint": endpoint, "sampling": sampling.record()})),
+        "identity": identity(endpoint),
         "config": config.model_dump(mode="json", exclude={"run_dir"}),
-        "tasks": {
-            t.task.name: {
-                "version": t.task.version,
-                "prompt_hash": t.task.prompt_hash,
-                "grader": f"{t.task.grader.__module__}.{t.task.grader.__qualname__}",
-                "source": t.source,
-                "questions": len(t.samples),
-                "samples_per_question": per_task[t.task.name],
-            }
-            for t in loaded
-        },
+        "tasks": task_entries,
         "prices": price_record(price),
         "provenance": provenance(),
     }
     run_dir = config.run_dir or default_run_dir(config.model, manifest, config.limit)
     return PreparedRun(config, loaded, items, run_dir, api_key, manifest, price)
+
+
+def anchored_endpoint(config: RunConfig, folder_of: Callable[[dict[str, str]], Path]
+                      ) -> dict[str, str]:
+    """The endpoint identity of the run (``identity_for``); of several replicas, the one
+    whose run folder (``folder_of`` it) already began with it, so that a replica added to a
+    running evaluation resumes it (same folder, same cache keys), else the first given."""
+    first = identity_for(config.model, config.base_url, local=config.local_options())
+    if not isinstance(config.base_url, list):
+        return first
+    for spec in endpoints_for(config.model, config.base_url):
+        candidate = endpoint_identity(config.model, spec.url)
+        recorded = read_manifest(folder_of(candidate)) or {}
+        if (recorded.get("identity") or {}).get("endpoint") == candidate:
+            return candidate
+    return first
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
@@ -203,6 +229,7 @@ def _endpoint_backend(prepared: PreparedRun) -> Backend:
         config.base_url,
         prepared.api_key,
         local=config.local_options(),
+        anchor=prepared.manifest["identity"]["endpoint"].get("base_url"),
         timeout_s=config.timeout,
         max_attempts=config.max_attempts,
         max_connections=config.concurrency or MAX_CONNECTIONS,
@@ -250,8 +277,13 @@ MAX_CONNECTIONS = 4096
 async def sequence_limit(config: RunConfig, backend: Backend) -> tuple[int, str]:
     """Samples to keep in flight, and where the number comes from: ``--concurrency``, else
     the server's own limit where it says (``Capacity``), else ``DEFAULT_SEQUENCES``."""
+    if isinstance(backend, ReplicaPool):
+        total = await backend.resolve_slots(config.concurrency, DEFAULT_SEQUENCES)
+        return total, f"the sum over {len(backend.endpoints())} endpoints (--base-url)"
     if config.concurrency is not None:
         return config.concurrency, "--concurrency"
+    if isinstance(config.base_url, str) and (given := split_slots(config.base_url)[1]):
+        return given, "--base-url URL@N"
     if isinstance(backend, Capacity) and (found := await backend.capacity()) is not None:
         return min(found, MAX_CONNECTIONS), "the server's max_running_requests"
     return DEFAULT_SEQUENCES, "the default (the server does not say its capacity)"
@@ -292,6 +324,8 @@ def _record_serving(folder: RunFolder, sequences: int, basis: str, backend: Back
     serving: dict[str, Any] = {"samples_in_flight": sequences, "basis": basis}
     if isinstance(backend, Incremental):
         serving["server_ignores_n"] = backend.ignores_n
+    if isinstance(backend, ReplicaPool):
+        serving["endpoints"] = backend.endpoints()
     streams = getattr(backend, "streams", None)
     if isinstance(streams, bool):
         serving["streamed"] = streams

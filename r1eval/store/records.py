@@ -72,6 +72,7 @@ def completion_from_record(record: dict[str, Any]) -> Completion:
         latency_s=record.get("latency_s"),
         model=record.get("model"),
         first_token_s=record.get("first_token_s"),
+        endpoint=record.get("endpoint"),
     )
 
 
