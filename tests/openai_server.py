@@ -282,7 +282,9 @@ class OpenAIServer:
         quantization: str | None = None,
         context_length: int = 32768,
         setup_delay_s: float = 0.0,
+        served_log: str | None = None,
     ) -> None:
+        self.served_log = served_log
         self.engine = engine
         self.setup_delay_s = setup_delay_s
         self.version = version
@@ -673,6 +675,10 @@ class OpenAIServer:
 
     def _count_served(self, number: int, count: int) -> None:
         with self._lock:
+            if self.served_log:  # counts that outlive a server killed mid-run
+                max_tokens = self._requests[number].get("max_tokens")
+                with open(self.served_log, "a", encoding="utf-8") as log:
+                    log.write(json.dumps({"choices": count, "max_tokens": max_tokens}) + "\n")
             self._served += count
             self._served_by_request[number] = self._served_by_request.get(number, 0) + count
 
@@ -744,6 +750,9 @@ def _serve_forever() -> None:
     parser.add_argument("--report-capacity", action="store_true",
                         help="say --slots at GET /get_server_info, as SGLang does")
     parser.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--served-log", help="append the choices (and max_tokens) of each "
+                        "answer served to this file, a JSON line each: counts that survive "
+                        "the server being killed")
     parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS),
                         help="comma-separated, among: " + ", ".join(FAULT_KINDS))
     args = parser.parse_args()
@@ -753,7 +762,8 @@ def _serve_forever() -> None:
                       faults=faults if args.fault_rate else None, slots=args.slots,
                       seconds=spread_seconds(args.unit_s) if args.unit_s else None,
                       streams=not args.no_stream,
-                      reports_capacity=args.report_capacity) as server:
+                      reports_capacity=args.report_capacity,
+                      served_log=args.served_log) as server:
         print(f"serving {args.model} at {server.base_url}", flush=True)
         threading.Event().wait()
 
