@@ -22,7 +22,12 @@ from typing import Any
 
 import pytest
 
+from r1eval.backends.replicas import EndpointSpec, endpoint_specs
+from r1eval.cli import main
+from r1eval.run.config import build_config
+
 from conftest import OUTSIDE_REPO, r1eval_process_args
+from openai_server import Fault, OpenAIServer
 
 TESTS = Path(__file__).resolve().parent
 TASK_DIR = TESTS / "task_files"
@@ -237,3 +242,61 @@ def test_adding_a_replica_resumes_the_same_run_in_the_same_folder(
         assert one.requests_now() == asked and added.requests_now() == 0  # nothing resent
     folders = list((tmp_path / "results").iterdir())
     assert len(folders) == 1
+
+
+@pytest.mark.data
+def test_every_replica_failing_stops_the_run_as_one_endpoint_failing_does(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Out of rotation one after the other, then still tried (with their own retries): the
+    run stops after 20 failed requests in a row, exit 1, with today's words, and resumes."""
+    def after_five(body: dict[str, Any], number: int) -> Fault | None:
+        return Fault(503) if number >= 5 else None
+
+    questions = 30
+    args = ["run", "--model", "test-model", "--tasks", "aime24", "--limit", str(questions),
+            "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "run"),
+            "--grader-workers", "0", "--concurrency", "2", "--max-attempts", "1"]
+    with OpenAIServer(faults=after_five) as one, OpenAIServer(faults=after_five) as two:
+        both = [*args, "--base-url", one.base_url, "--base-url", two.base_url]
+        assert main(both) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert "stopped after 20 failed requests in a row" in lines[-1]
+        assert "run the same command again to resume" in lines[-1]
+        assert sum("is out of rotation" in line for line in caplog.messages) == 2
+        one.faults = two.faults = None  # the replicas are back
+        assert main(both) == 0
+    resumed = json.loads((tmp_path / "run" / "scores.json").read_text())["tasks"]["aime24"]
+    assert resumed["complete"] and resumed["n_samples"] == questions
+
+
+@pytest.mark.parametrize(("urls", "said"), [
+    (["http://127.0.0.1:8000/v1@0"], "--base-url: http://127.0.0.1:8000/v1@0: the samples "
+     "in flight after @ must be 1 to 4096"),
+    (["http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1/@8"],
+     "--base-url http://127.0.0.1:8000/v1 is given twice"),
+    (["http://127.0.0.1:8000/v1", "ftp://x"], "not an http(s) URL: 'ftp://x'"),
+])
+def test_bad_replica_lists_are_one_line_naming_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], urls: list[str], said: str
+) -> None:
+    flags = [flag for url in urls for flag in ("--base-url", url)]
+    assert main(["run", "--model", "m", *flags, "--tasks", "tiny_math", "--task-dir",
+                 str(TASK_DIR), "--run-dir", str(tmp_path / "run")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert said in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_config_file_lists_replicas_and_a_list_of_one_is_one_endpoint(
+    tmp_path: Path
+) -> None:
+    config = tmp_path / "r1eval.toml"
+    config.write_text('model = "m"\ntasks = ["aime24"]\n'
+                      'base_url = ["http://a:8000/v1@32", "http://b:8000/v1"]\n')
+    assert build_config({}, config, {}).base_url == ["http://a:8000/v1@32", "http://b:8000/v1"]
+    one = build_config({"base_url": ["http://a:8000/v1"]}, config, {})
+    assert one.base_url == "http://a:8000/v1"  # run.json and folder name as before
+    assert endpoint_specs(["http://A:8000/v1/@32", "http://b:8000/v1"]) == [
+        EndpointSpec("http://a:8000/v1", 32), EndpointSpec("http://b:8000/v1", None)]

@@ -98,6 +98,8 @@ def prepare(
     if split_model(config.model)[0] is not None:
         check_in_process(config.model_dump(), config.model)
     api_key = api_key_from(config, environ, key_explicit)
+    if endpoint is None and split_model(config.model)[0] is None:
+        endpoints_for(config.model, config.base_url)  # each URL well formed, none twice
     price = price_for(config.model, config.prices, config.price_in, config.price_out)
     if config.max_cost is not None and price is None:
         raise UsageError(f"--max-cost needs the price of {config.model!r}: give --price-in and "
