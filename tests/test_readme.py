@@ -153,10 +153,9 @@ def servers() -> Iterator[None]:
     """The tests' server on each port the runnable commands name, serving their models."""
     models: dict[int, set[str]] = {}
     for command in runnable(COMMANDS):
-        port = LOCAL_ENDPOINT.search(command.bare)
         name = re.search(r"--model (\S+)", command.bare)
-        if port and name:
-            models.setdefault(int(port.group(1)), set()).add(name.group(1))
+        for port in LOCAL_ENDPOINT.findall(command.bare) if name else ():  # each replica
+            models.setdefault(int(port), set()).add(name.group(1))
     with ExitStack() as stack:
         for port, names in models.items():
             try:
