@@ -246,6 +246,17 @@ def math500_run(args: argparse.Namespace, concurrency: int | None,
     return {**result, **log_times(args.run_dir)}
 
 
+def add_duration_arguments(parser: argparse.ArgumentParser, unit_s: float,
+                           unit_help: str) -> None:
+    """How long ``sim_server.py``'s sequences take: ``--unit-s``, ``--sigma``,
+    ``--sigma-choice``, ``--cap`` (see its docstring)."""
+    parser.add_argument("--unit-s", type=float, default=unit_s, help=unit_help)
+    parser.add_argument("--sigma", type=float, default=0.5, help="lognormal sigma per question")
+    parser.add_argument("--sigma-choice", type=float, default=0.3,
+                        help="lognormal sigma between the samples of one question")
+    parser.add_argument("--cap", type=float, default=5.0, help="longest sequence, in units")
+
+
 def add_common_arguments(parser: argparse.ArgumentParser, children: Sequence[str]) -> None:
     """``--data-dir`` and ``--smoke``, and the hidden flags the parent passes to a child."""
     parser.add_argument("--data-dir", type=Path, default=None)

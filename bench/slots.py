@@ -40,6 +40,7 @@ from typing import Any
 from common import (
     MODEL,
     add_common_arguments,
+    add_duration_arguments,
     data_dir,
     math500_run,
     print_report,
@@ -175,12 +176,7 @@ def shapes(args: argparse.Namespace) -> list[dict[str, Any]]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--slots", type=int, default=256, help="the server's capacity S")
-    parser.add_argument("--unit-s", type=float, default=0.5,
-                        help="seconds of the median sequence (stands for 300 s)")
-    parser.add_argument("--sigma", type=float, default=0.5, help="lognormal sigma per question")
-    parser.add_argument("--sigma-choice", type=float, default=0.3,
-                        help="lognormal sigma between the samples of one question")
-    parser.add_argument("--cap", type=float, default=5.0, help="longest sequence, in units")
+    add_duration_arguments(parser, 0.5, "seconds of the median sequence (stands for 300 s)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--aime-questions", type=int, default=30)
     parser.add_argument("--aime-samples", type=int, default=64)

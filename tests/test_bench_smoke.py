@@ -77,6 +77,15 @@ def test_slots(data_dir: Path) -> None:
         assert re.search(rf"{re.escape(shape)}, r1eval: span / ideal at most {NUMBER}", out)
 
 
+def test_replicas(data_dir: Path) -> None:
+    out = run_bench("replicas.py", data_dir)
+    for replicas, scenario in [(1, "all alike"), (2, "all alike"), (2, "one 3x slower"),
+                               (2, "one killed halfway")]:
+        assert re.search(rf"\| {replicas} +\| {scenario} +\| \d+\.\d\d +\| \d+\.\d\d +\| "
+                         r"\d+\.\d\d +\| \d+ +\| 0 ", out), out  # no sample lost
+        assert re.search(rf"{replicas} replicas, {scenario}: span / ideal {NUMBER}", out), out
+
+
 @pytest.mark.browser
 def test_report_page(data_dir: Path) -> None:
     require_browser()

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from r1eval.backends.replicas import EndpointSpec, endpoint_specs
+from r1eval.backends.rotation import Rotation
 from r1eval.cli import main
 from r1eval.run.config import build_config
 
@@ -251,14 +252,16 @@ def test_every_replica_failing_stops_the_run_as_one_endpoint_failing_does(
 ) -> None:
     """Out of rotation one after the other, then still tried (with their own retries): the
     run stops after 20 failed requests in a row, exit 1, with today's words, and resumes."""
-    def after_five(body: dict[str, Any], number: int) -> Fault | None:
-        return Fault(503) if number >= 5 else None
+    def after_two(body: dict[str, Any], number: int) -> Fault | None:
+        """Two answers (r1eval's probe of n among them), then 503 for good: fewer successes
+        than the 30 - 20 that would let the run end before its 20 failures in a row."""
+        return Fault(503) if number >= 2 else None
 
     questions = 30
     args = ["run", "--model", "test-model", "--tasks", "aime24", "--limit", str(questions),
             "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "run"),
             "--grader-workers", "0", "--concurrency", "2", "--max-attempts", "1"]
-    with OpenAIServer(faults=after_five) as one, OpenAIServer(faults=after_five) as two:
+    with OpenAIServer(faults=after_two) as one, OpenAIServer(faults=after_two) as two:
         both = [*args, "--base-url", one.base_url, "--base-url", two.base_url]
         assert main(both) == 1
         lines = capsys.readouterr().err.strip().splitlines()
@@ -300,3 +303,25 @@ def test_the_config_file_lists_replicas_and_a_list_of_one_is_one_endpoint(
     assert one.base_url == "http://a:8000/v1"  # run.json and folder name as before
     assert endpoint_specs(["http://A:8000/v1/@32", "http://b:8000/v1"]) == [
         EndpointSpec("http://a:8000/v1", 32), EndpointSpec("http://b:8000/v1", None)]
+
+
+def test_a_replica_leaves_after_a_streak_of_endpoint_failures_and_returns_on_success() -> None:
+    changes: list[bool] = []
+    others_in = [True]
+    rotation = Rotation("http://a/v1", others_in=lambda: others_in[0],
+                        changed=lambda r: changes.append(r.in_rotation))
+    for _ in range(5):  # 429s, malformed bodies: the request's trouble, not the endpoint's
+        rotation.attempt_failed(endpoint_level=False)
+    rotation.attempt_failed(endpoint_level=True)
+    rotation.attempt_failed(endpoint_level=True)
+    rotation.attempt_succeeded()  # the streak is broken
+    rotation.attempt_failed(endpoint_level=True)
+    rotation.attempt_failed(endpoint_level=True)
+    assert rotation.in_rotation and changes == []
+    rotation.attempt_failed(endpoint_level=True)
+    assert not rotation.in_rotation and changes == [False]
+    assert rotation.should_leave()
+    others_in[0] = False  # the last one standing keeps its requests, as one endpoint would
+    assert not rotation.should_leave()
+    rotation.attempt_succeeded()
+    assert rotation.in_rotation and changes == [False, True]

@@ -28,7 +28,6 @@ import aiohttp
 from r1eval.backends.endpoint_http import (
     CONNECT_TIMEOUT_S,
     EndpointHTTP,
-    root_cause,
     too_large_error,
 )
 from r1eval.backends.openai_reply import (
@@ -85,20 +84,10 @@ class ChatAttempts(EndpointHTTP):
     the clock measures the server's silence, not the length of the trace).
     """
 
-    def __init__(
-        self,
-        model: str,
-        base_url: str,
-        api_key: str | None,
-        *,
-        timeout_s: float,
-        max_connections: int,
-        max_response_bytes: int,
-        idle_timeout_s: float,
-        stream: str,
-    ) -> None:
-        super().__init__(model, base_url, api_key, timeout_s=timeout_s,
-                         max_connections=max_connections, max_response_bytes=max_response_bytes)
+    def __init__(self, model: str, base_url: str, api_key: str | None, *,
+                 idle_timeout_s: float, stream: str, **http: Any) -> None:
+        """``http``: ``EndpointHTTP``'s options (timeout, connections, response size)."""
+        super().__init__(model, base_url, api_key, **http)
         if stream not in STREAM_MODES:
             raise ValueError(f"stream must be one of {STREAM_MODES}, not {stream!r}")
         self._stream = stream
@@ -152,8 +141,7 @@ class ChatAttempts(EndpointHTTP):
             raise NoResponse(f"no response: nothing came in {stream.waiting_for} {kept()}"
                               ) from None
         except (aiohttp.ClientError, OSError) as err:
-            raise NoResponse(f"no response: {self._detail(root_cause(err))} {kept()}"
-                              ) from None
+            raise self._no_response(err, f" {kept()}") from None
         generated = len(stream.assembler.indexes)
         if stream.assembler.unfinished() or (not stream.assembler.done and generated < n):
             raise NoResponse(f"the stream stopped before its end {kept()}")

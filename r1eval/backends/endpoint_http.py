@@ -1,10 +1,10 @@
 """One HTTP exchange with an OpenAI-compatible endpoint, and what an HTTP error status means.
 
-aiohttp directly, as lm-eval does, not the ``openai`` SDK: the SDK costs about 1 ms of CPU a
-request (request transforms, pydantic response models, httpx wrappers), aiohttp about 0.12 ms,
-and a harness sharing a laptop's cores with its graders must not spend them there
-(``bench/RESULTS.md``). Redirects are not followed, and a body over ``max_response_bytes`` is
-not read (``_whole_reply``). HTTP 429, 408, 409 and 5xx, timeouts and dropped connections are
+aiohttp directly, as lm-eval does, not the ``openai`` SDK: the SDK spends several times more
+CPU a request (request transforms, pydantic response models, httpx wrappers), and a harness
+sharing a laptop's cores with its graders must not spend them there (``bench/RESULTS.md``).
+Redirects are not followed, and a body over ``max_response_bytes`` is not read
+(``_whole_reply``). HTTP 429, 408, 409 and 5xx, timeouts and dropped connections are
 ``Retryable``; 401, 403 and 404 end the run (``EndpointError``); other statuses end the request.
 
 No exception leaves here chained to the transport's: those may carry the raw server reply,
@@ -130,7 +130,7 @@ class EndpointHTTP:
         except TimeoutError:  # asyncio's: its cause is a CancelledError, which says nothing
             raise NoResponse(f"no response: timed out after {timeout_s:g} s") from None
         except (aiohttp.ClientError, OSError) as err:
-            raise NoResponse(f"no response: {self._detail(root_cause(err))}") from None
+            raise self._no_response(err) from None
 
     async def _whole_reply(self, url: str, response: aiohttp.ClientResponse) -> Reply:
         """The reply to a request sent to ``url``: not a redirect (``EndpointError``: following
@@ -168,6 +168,12 @@ class EndpointHTTP:
             transient=False,
             status=status,
         )
+
+    def _no_response(self, err: BaseException, kept: str = "") -> NoResponse:
+        """What a transport error says, the key redacted; ``unreachable`` when no connection
+        could be opened."""
+        return NoResponse(f"no response: {self._detail(root_cause(err))}{kept}",
+                          unreachable=isinstance(err, aiohttp.ClientConnectorError))
 
     def _detail(self, text: str) -> str:
         """Text that came from elsewhere, made safe for a one-line message (key redacted)."""

@@ -216,13 +216,23 @@ class OpenAICompatBackend(ChatAttempts):
             try:
                 result = await attempt(*args)
             except Retryable as err:
-                rotation.attempt_failed(
-                    endpoint_level=isinstance(err, NoResponse) or (err.status or 0) >= 500)
+                await self._judge(rotation, err)
                 raise
             rotation.attempt_succeeded()
             return result
 
         return observed
+
+    async def _judge(self, rotation: Rotation, err: Retryable) -> None:
+        """Tell ``rotation`` of a failed attempt. No connection at all, or a dropped one
+        where the server then does not answer ``GET /models`` either (a server that died):
+        out at once, so its requests move now rather than after their back-off; else a 5xx
+        or a silence counts towards the streak."""
+        rotation.attempt_failed(
+            endpoint_level=isinstance(err, NoResponse) or (err.status or 0) >= 500)
+        if isinstance(err, NoResponse) and rotation.in_rotation and (
+                err.unreachable or not await self.alive()):
+            rotation.take_out(str(err))
 
     def _gave_up(self, err: Retryable) -> RequestFailed:
         if self._rotation is not None and self._rotation.should_leave():

@@ -55,7 +55,12 @@ class Retryable(Exception):
 
 
 class NoResponse(Retryable):
-    """The request got no HTTP response: refused, dropped, timed out."""
+    """The request got no HTTP response: refused, dropped, timed out. ``unreachable``: no
+    connection could be opened at all (refused, no route, unknown host)."""
+
+    def __init__(self, reason: str, *, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
