@@ -31,7 +31,6 @@ from tenacity import (
     stop_any,
     wait_exponential_jitter,
 )
-from tenacity.stop import stop_base
 
 from r1eval.backends import server_setup
 from r1eval.backends.chat_attempts import STREAM_MODES, ChatAttempts, Deliver
@@ -43,7 +42,7 @@ from r1eval.backends.openai_reply import (
     max_running_requests,
     model_ids,
 )
-from r1eval.backends.rotation import Rotation
+from r1eval.backends.rotation import Rotation, StopWhenLeaving
 from r1eval.errors import EndpointError, OutOfRotation, RequestFailed
 from r1eval.types import Completion, Request, SamplingParams
 
@@ -60,16 +59,6 @@ _ANNOUNCED_WAIT_S = 10.0
 
 _NOT_ASKED = object()
 _T = TypeVar("_T")
-
-
-class _Leaving(stop_base):
-    """Stop retrying where a pool's ``Rotation`` says the request should go elsewhere."""
-
-    def __init__(self, rotation: Rotation | None) -> None:
-        self._rotation = rotation
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self._rotation is not None and self._rotation.should_leave()
 
 
 class OpenAICompatBackend(ChatAttempts):
@@ -196,7 +185,7 @@ class OpenAICompatBackend(ChatAttempts):
         """Attempts until ``max_attempts``, or until the endpoint is out of its pool's rotation
         while another is in (``Rotation.should_leave``: the pool sends the rest elsewhere)."""
         return AsyncRetrying(
-            stop=stop_any(stop_after_attempt(self._max_attempts), _Leaving(self._rotation)),
+            stop=stop_any(stop_after_attempt(self._max_attempts), StopWhenLeaving(self._rotation)),
             wait=self._wait_s,
             retry=retry_if_exception_type(Retryable),
             before_sleep=self._log_retry,

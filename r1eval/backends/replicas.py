@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,11 +244,6 @@ class ReplicaPool:
             room.cancel()
         return {task for task in parts if task in done}
 
-    async def capacity(self) -> int | None:
-        """The sum of what the servers say (SGLang), when every one of them says."""
-        found = [await r.backend.capacity() for r in self._replicas]
-        return None if None in found else sum(n for n in found if n is not None)
-
     async def aclose(self) -> None:
         for replica in self._replicas:
             if replica.probe is not None:
@@ -295,7 +290,7 @@ class ReplicaPool:
 
     # --- rotation -------------------------------------------------------------------------
 
-    def _others_in(self, url: str) -> Any:
+    def _others_in(self, url: str) -> Callable[[], bool]:
         def others_in() -> bool:
             return any(r.rotation.in_rotation for r in self._replicas if r.spec.url != url)
 

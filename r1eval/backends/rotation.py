@@ -12,7 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-__all__ = ["DEFAULT_STREAK", "Rotation"]
+from tenacity import RetryCallState
+from tenacity.stop import stop_base
+
+__all__ = ["DEFAULT_STREAK", "Rotation", "StopWhenLeaving"]
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +70,13 @@ class Rotation:
     def should_leave(self) -> bool:
         """True when a request here should go to another replica instead."""
         return not self.in_rotation and self._others_in()
+
+
+class StopWhenLeaving(stop_base):
+    """A retry loop's stop condition: the request should go to another replica."""
+
+    def __init__(self, rotation: Rotation | None) -> None:
+        self._rotation = rotation
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._rotation is not None and self._rotation.should_leave()
