@@ -5,6 +5,7 @@ is lost, and the servers' own counts show that nothing was answered twice."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from r1eval.backends.replicas import EndpointSpec, endpoint_specs
+from r1eval.backends.replicas import EndpointSpec, ReplicaPool, endpoint_specs
 from r1eval.backends.rotation import Rotation
 from r1eval.cli import main
 from r1eval.run.config import build_config
@@ -325,3 +326,24 @@ def test_a_replica_leaves_after_a_streak_of_endpoint_failures_and_returns_on_suc
     assert not rotation.should_leave()
     rotation.attempt_succeeded()
     assert rotation.in_rotation and changes == [False, True]
+
+
+def test_near_the_end_of_the_queue_a_slow_replica_gets_no_more_work() -> None:
+    """A 3x slower replica with a free slot takes work while the queue is long; at its end
+    the last samples wait for the fast replica's slots, which finish them sooner."""
+    pool = ReplicaPool("m", [EndpointSpec("http://127.0.0.1:9/v1", 2),
+                             EndpointSpec("http://127.0.0.1:10/v1", 2)], None)
+    assert asyncio.run(pool.resolve_slots(None, 256)) == 4
+    fast, slow = pool._replicas  # the placement rule, no server
+    fast.latency_s, slow.latency_s, fast.busy = 1.0, 3.0, 2  # the fast one is full
+    assert pool._placeable() is slow  # the queue is not known: always
+    left = [100]
+    pool.follow_queue(lambda: left[0])
+    assert pool._placeable() is slow  # a long queue: every slot works
+    left[0] = 1
+    assert pool._placeable() is None  # its end: wait for the fast one
+    fast.busy = 1
+    assert pool._placeable() is fast
+    slow.latency_s = 1.1  # as fast as the other, within noise: it is used
+    fast.busy = 2
+    assert pool._placeable() is slow

@@ -46,6 +46,8 @@ MAX_SLOTS = 4096
 _SLOTS = re.compile(r"^(?P<url>.+)@(?P<slots>\d+)$")
 #: Weight of the newest latency in a replica's running average.
 _SMOOTHING = 0.2
+#: Replicas whose average latency is within this factor of the fastest count as fast.
+_FAST = 1.25
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class ReplicaPool:
                                           **endpoint_options)
             self._replicas.append(_Replica(spec, backend, rotation))
         self._room = asyncio.Event()  # set whenever slots are freed or a standing changes
+        self._queue_left: Callable[[], int] | None = None  # see ``follow_queue``
+        self._unplaced = 0  # samples of requests waiting here for a slot
 
     # --- what the run asks of a backend ---------------------------------------------------
 
@@ -204,15 +208,19 @@ class ReplicaPool:
         """
         if request.n < 1:
             raise ValueError(f"a request must ask for at least one completion, not {request.n}")
+        if any(r.slots < 1 for r in self._replicas):
+            raise RuntimeError("ReplicaPool.resolve_slots must be called before generating")
         unplaced = request.n
         parts: set[asyncio.Task[int]] = set()
         failure: RequestFailed | None = None
+        self._unplaced += unplaced
         try:
             while unplaced or parts:
                 while unplaced and (replica := self._placeable()) is not None:
                     size = min(unplaced, replica.free)
                     replica.busy += size
                     unplaced -= size
+                    self._unplaced -= size
                     parts.add(asyncio.create_task(self._part(replica, request, size, deliver)))
                 done = await self._progress(parts, wait_for_room=unplaced > 0)
                 for finished in done:
@@ -222,9 +230,11 @@ class ReplicaPool:
                     except _Undelivered as left:
                         if isinstance(left.error, OutOfRotation):
                             unplaced += left.count  # placed again, elsewhere
+                            self._unplaced += left.count
                         else:
                             failure = failure or left.error
         finally:
+            self._unplaced -= unplaced
             for part in parts:
                 part.cancel()
         if failure is not None:
@@ -252,14 +262,35 @@ class ReplicaPool:
 
     # --- placing requests -----------------------------------------------------------------
 
+    def follow_queue(self, samples_left: Callable[[], int]) -> None:
+        """Be told how many samples the run has not sent yet (``Runner.unsent``): near the
+        end of the queue, a slow replica is given no more work that the fast ones would
+        finish sooner (``_worth_it``)."""
+        self._queue_left = samples_left
+
     def _placeable(self) -> _Replica | None:
-        """The fastest replica in rotation with a free slot; when none is in rotation, any
-        with a free slot (requests then fail or succeed there as with one endpoint)."""
+        """The fastest replica in rotation with a free slot, if sending there is worth it;
+        when none is in rotation, any with a free slot (requests then fail or succeed there
+        as with one endpoint)."""
         in_rotation = [r for r in self._replicas if r.rotation.in_rotation]
         candidates = [r for r in in_rotation or self._replicas if r.free > 0]
         if not candidates:
             return None
-        return min(candidates, key=lambda r: (r.latency_s, -r.free))
+        best = min(candidates, key=lambda r: (r.latency_s, -r.free))
+        return best if self._worth_it(best, in_rotation or self._replicas) else None
+
+    def _worth_it(self, replica: _Replica, standing: list[_Replica]) -> bool:
+        """Whether ``replica`` (free, but slower than another) would finish a sample sooner
+        than the fastest replica, were the sample to wait for a slot there: the wait is the
+        work queued ahead of it (not yet sent, or waiting here) over the fast replicas'
+        slots, one latency per round. Always when the queue is unknown or long; at its end a
+        3x slower replica is left idle rather than given the last samples."""
+        fastest = min(standing, key=lambda r: r.latency_s)
+        if self._queue_left is None or replica is fastest or not fastest.latency_s:
+            return True
+        fast_slots = sum(r.slots for r in standing if r.latency_s <= _FAST * fastest.latency_s)
+        rounds = (self._queue_left() + self._unplaced) / fast_slots
+        return replica.latency_s <= _FAST * fastest.latency_s * (1 + rounds)
 
     async def _part(self, replica: _Replica, request: Request, size: int,
                     deliver: Deliver) -> int:

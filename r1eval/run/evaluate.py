@@ -313,6 +313,8 @@ async def _run(
             order=order,
             formats=config.trace_formats(),
         )
+        if isinstance(backend, ReplicaPool):
+            backend.follow_queue(lambda: runner.unsent)
         try:
             await runner.run(prepared.items)
         finally:

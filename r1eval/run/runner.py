@@ -70,6 +70,11 @@ class Runner:
     _failures_in_a_row: int = field(default=0, init=False)
     _fatal: BaseException | None = field(default=None, init=False)
 
+    @property
+    def unsent(self) -> int:
+        """Samples of the plan not sent yet: what is left in the queue."""
+        return self._unsent
+
     async def run(self, items: list[WorkItem]) -> None:
         """Bring every item to a graded completion or a logged error."""
         state = self.folder.state()
