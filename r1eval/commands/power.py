@@ -14,7 +14,7 @@ from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
-from r1eval.regress.paired import pair_task, question_records
+from r1eval.regress.pairing import pair_task, question_records
 from r1eval.reports.table import markdown_table
 from r1eval.scoring.power import Design, detectable_difference, questions_needed, samples_needed
 from r1eval.store.loading import Run, load_run

@@ -25,14 +25,14 @@ failing only when the whole interval lies beyond -max_drop, puts the burden of p
 regression: a significant 1.5-point MMLU drop with a 1-point tolerance would pass unless the
 interval excluded -1 as well, i.e. real losses beyond the tolerance would usually ship.
 
-Only questions with a graded sample in both runs are compared; the rest are counted by reason.
+Only questions with a graded sample in both runs are compared (``r1eval.regress.pairing``); the
+rest are counted by reason.
 Runs whose protocols differ in a way that biases the difference (prompt, data, grader, task
 version, sampling) are refused unless forced, and a forced comparison says so on every row.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,12 +41,17 @@ import numpy as np
 
 from r1eval.backends.server_setup import server_differences
 from r1eval.errors import UsageError
+from r1eval.regress.pairing import (
+    Pairing,
+    QuestionRecord,
+    pair_task,
+    question_metadata,
+    question_records,
+)
 from r1eval.regress.permutation import PermutationResult, within_question_permutation
 from r1eval.run.thinking import control_differences
 from r1eval.scoring import stats
 from r1eval.store.loading import Run
-from r1eval.task.multiple_choice import unshuffled_letter
-from r1eval.task.prompts import CHOICE_LETTERS
 from r1eval.task.registry import current_prompt_hash
 
 __all__ = [
@@ -71,8 +76,6 @@ REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 NO_CHANGE = "no significant change"
 
-# Sample verdicts that are not outcomes: a failed request, a response not yet graded.
-NOT_OUTCOMES = ("error", "ungraded")
 SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop")
 TASK_FIELDS = ("version", "prompt_hash", "grader")
 
@@ -96,30 +99,6 @@ class Settings:
     @property
     def confidence(self) -> float:
         return 1.0 - self.alpha
-
-
-@dataclass(frozen=True)
-class QuestionRecord:
-    """One run's graded samples of one question, and its most common answer."""
-
-    outcomes: tuple[bool, ...]
-    answer: str | None
-
-    @property
-    def pass1(self) -> float:
-        return sum(self.outcomes) / len(self.outcomes)
-
-
-@dataclass(frozen=True)
-class Pairing:
-    """The questions of one task with a graded sample in both runs (aligned by id), and how
-    many were left out, by reason."""
-
-    task: str
-    ids: list[str]
-    base: list[QuestionRecord]
-    candidate: list[QuestionRecord]
-    left_out: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -255,74 +234,6 @@ def _notes(base: Run, candidate: Run, tasks: Iterable[str]) -> list[str]:
     if versions[0] != versions[1]:
         notes.append(f"math-verify {versions[0]} graded the base run, {versions[1]} the candidate")
     return notes + server_differences(base.manifest.get("server"), candidate.manifest.get("server"))
-
-
-# ------------------------------------------------------------------------------- pairing
-
-
-def _display_answer(extracted: object, order: object) -> str | None:
-    """The extracted answer; a multiple-choice letter in the data's own option order (GPQA
-    shuffles options per repeat, so a bare letter would name different options)."""
-    if not isinstance(extracted, str):
-        return None
-    if isinstance(order, list) and len(extracted) == 1 and extracted in CHOICE_LETTERS:
-        return unshuffled_letter(extracted, order)
-    return extracted
-
-
-def question_records(run: Run, task: str) -> tuple[set[str], dict[str, QuestionRecord]]:
-    """Every question id of ``task`` in ``run``, and the questions with a graded sample."""
-    rows = run.samples[run.samples["task"] == task]
-    graded = rows[~rows["verdict"].isin(NOT_OUTCOMES)]
-    outcomes: dict[str, list[bool]] = {}
-    answers: dict[str, list[str | None]] = {}
-    for qid, correct, extracted, order in zip(
-        graded["sample_id"], graded["correct"], graded["extracted"], graded["option_order"],
-        strict=True,
-    ):
-        outcomes.setdefault(str(qid), []).append(bool(correct))
-        answers.setdefault(str(qid), []).append(_display_answer(extracted, order))
-    records = {
-        qid: QuestionRecord(tuple(flags), stats.majority_vote(answers[qid]))
-        for qid, flags in outcomes.items()
-    }
-    return {str(q) for q in rows["sample_id"]}, records
-
-
-def _left_out_reason(qid: str, present: tuple[set[str], set[str]],
-                     graded: tuple[set[str], set[str]]) -> str:
-    if qid not in present[1]:
-        return "in the base run only"
-    if qid not in present[0]:
-        return "in the candidate run only"
-    missing = [run for run, ids in zip(("base", "candidate"), graded, strict=True)
-               if qid not in ids]
-    return "no graded sample in either run" if len(missing) == 2 else \
-        f"no graded sample in the {missing[0]} run"
-
-
-def pair_task(base: Run, candidate: Run, task: str) -> Pairing:
-    """The questions of ``task`` that both runs graded, aligned by id (sorted)."""
-    present_base, graded_base = question_records(base, task)
-    present_cand, graded_cand = question_records(candidate, task)
-    shared = sorted(set(graded_base) & set(graded_cand))
-    reasons = Counter(
-        _left_out_reason(q, (present_base, present_cand), (set(graded_base), set(graded_cand)))
-        for q in (present_base | present_cand) - set(shared)
-    )
-    return Pairing(
-        task=task,
-        ids=shared,
-        base=[graded_base[q] for q in shared],
-        candidate=[graded_cand[q] for q in shared],
-        left_out=dict(sorted(reasons.items())),
-    )
-
-
-def _question_metadata(run: Run, task: str) -> dict[str, dict[str, Any]]:
-    """Each question's metadata (subject, category, level...) as the run logged it."""
-    rows = run.samples[run.samples["task"] == task]
-    return {str(q): m for q, m in zip(rows["sample_id"], rows["metadata"], strict=True)}
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -499,7 +410,7 @@ def paired_regression(
             skipped[name] = "no question graded in both runs"
             continue
         keys = (breakdown or {}).get(name, ())
-        metadata = _question_metadata(base, name) if keys else None
+        metadata = question_metadata(base, name) if keys else None
         compared.append(compare_task(pairing, settings, keys, metadata))
     return Comparison(base, candidate, settings, compared, skipped, forced,
                       _notes(base, candidate, names))

@@ -23,7 +23,8 @@ import pandas as pd
 
 from r1eval.claims.check import Row
 from r1eval.claims.reproduction import outcome_counts, same_questions
-from r1eval.regress.paired import Comparison, pair_task, question_records
+from r1eval.regress.paired import Comparison
+from r1eval.regress.pairing import pair_task, question_records
 from r1eval.regress.render import gate_text, summary
 from r1eval.scoring import stats
 from r1eval.store.loading import Run
