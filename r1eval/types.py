@@ -124,3 +124,15 @@ class Request:
     messages: tuple[Message, ...]
     n: int
     sampling: SamplingParams
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One response wanted: repeat ``repeat`` of one question of one task (slots: a plan holds
+    100,000 of them, and each one fewer object for the cyclic garbage collector to scan)."""
+
+    task: str
+    sample: Sample
+    repeat: int
+    prompt: Prompt
+    key: str

@@ -23,7 +23,7 @@ from r1eval.errors import RunFolderError, UsageError
 from r1eval.grading.pool import GraderPool
 from r1eval.run.budget import Budget
 from r1eval.run.config import DEFAULT_SEQUENCES, RunConfig
-from r1eval.run.plan import WorkItem, build_plan
+from r1eval.run.plan import build_plan
 from r1eval.run.prices import Price, price_for, price_record
 from r1eval.run.progress import Progress
 from r1eval.run.provenance import provenance
@@ -33,6 +33,7 @@ from r1eval.scoring.scores import add_costs, score_task, tally
 from r1eval.store.folder import RunFolder, read_manifest
 from r1eval.task.data import LoadedTask, load_task
 from r1eval.task.registry import resolve
+from r1eval.types import WorkItem
 
 DEFAULT_RESULTS = Path("results")
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from r1eval.errors import RunFolderError
-from r1eval.run.plan import WorkItem
 from r1eval.store.folder import load_state, manifest_model, read_manifest, run_folders
+from r1eval.types import WorkItem
 
 __all__ = ["LongestFirst", "QuestionKey", "expected_tokens", "order_groups"]
 
