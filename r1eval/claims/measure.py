@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from r1eval.claims.published import Claim, Figure
 from r1eval.claims.reproduction import SameQuestions, outcome_counts, same_questions
 from r1eval.scoring import stats
+from r1eval.scoring.outcomes import outcomes_by_question
 from r1eval.scoring.power import Design, questions_needed, samples_needed
 from r1eval.store.loading import Run
 from r1eval.task.prompts import MATH_PROMPT, MMLU_PRO_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash
@@ -35,7 +35,6 @@ __all__ = [
     "task_views",
 ]
 
-_GRADED = ("right", "wrong", "no_answer", "truncated")
 _TEMPLATE_STYLES = {MATH_PROMPT: "r1", MULTIPLE_CHOICE_PROMPT: "simple-evals",
                     MMLU_PRO_PROMPT: "mmlu-pro"}
 
@@ -142,7 +141,8 @@ def task_views(run: Run) -> list[TaskView]:
         entry = run.manifest.get("tasks", {}).get(task, {})
         views.append(TaskView(
             run=run.name, model=run.model, task=task, score=_plain(score),
-            outcomes=_outcomes(run.samples, task), sampling=identity.get("sampling", {}),
+            outcomes={q: list(o) for q, o in outcomes_by_question(run.samples, task).items()},
+            sampling=identity.get("sampling", {}),
             prompt=prompt_styles().get(entry.get("prompt_hash", ""), "custom"),
             questions_in_task=entry.get("questions"), from_file=from_file,
             limit=(run.manifest.get("config") or {}).get("limit"),
@@ -160,14 +160,6 @@ def _plain(score: dict[Any, Any]) -> dict[str, Any]:
 
 def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _outcomes(samples: pd.DataFrame, task: str) -> dict[str, list[bool]]:
-    graded = samples[(samples["task"] == task) & samples["verdict"].isin(_GRADED)]
-    return {
-        str(question): [v == "right" for v in group["verdict"]]
-        for question, group in graded.groupby("sample_id", sort=True)
-    }
 
 
 def _limited(view: TaskView) -> bool:

@@ -66,8 +66,8 @@ def summary_table(result: RegradeResult) -> str:
         changed = result.changed(task)
         rows.append([
             task, len(regraded), len(changed),
-            sum(r.verdict_after == "right" for r in changed),
-            sum(r.verdict_before == "right" for r in changed),
+            sum(r.status_after == "right" for r in changed),
+            sum(r.status_before == "right" for r in changed),
             percent(result.pass1_before.get(task)), percent(score.get("pass@1")),
         ])
     return markdown_table(header, rows)
@@ -83,7 +83,7 @@ def _short(text: str | None) -> str:
 def changes_table(changed: list[Regraded]) -> str:
     header = ["task", "question", "repeat", "before", "after", "extracted before",
               "extracted after"]
-    rows = [[r.task, r.sample_id, r.repeat, r.verdict_before, r.verdict_after,
+    rows = [[r.task, r.sample_id, r.repeat, r.status_before, r.status_after,
              _short((r.before or {}).get("extracted")), _short(r.after.extracted)]
             for r in changed]
     return markdown_table(header, rows)

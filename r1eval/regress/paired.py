@@ -135,7 +135,7 @@ class TaskComparison:
     task: str
     n_questions: int
     left_out: dict[str, int]
-    samples: tuple[int, int]  # most samples per question in the base and candidate runs
+    samples: tuple[int, int]  # K (samples per question) of the base and candidate runs
     base_pass1: float
     candidate_pass1: float
     interval: stats.Interval  # the permutation test inverted: agrees with p_value
@@ -335,8 +335,7 @@ def compare_task(
         task=pairing.task,
         n_questions=len(pairing.ids),
         left_out=pairing.left_out,
-        samples=(max(len(r.outcomes) for r in pairing.base),
-                 max(len(r.outcomes) for r in pairing.candidate)),
+        samples=pairing.samples,
         base_pass1=float(base.mean()),
         candidate_pass1=float(cand.mean()),
         interval=_interval(result),

@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1eval.scoring import stats
+from r1eval.scoring.outcomes import (
+    STATUS_COLUMN,
+    graded_rows,
+    logged_samples_per_question,
+    question_outcomes,
+)
 from r1eval.store.loading import Run
 from r1eval.task.multiple_choice import unshuffled_letter
 from r1eval.task.prompts import CHOICE_LETTERS
 
 __all__ = ["Pairing", "QuestionRecord", "pair_task", "question_metadata", "question_records"]
-
-# Sample verdicts that are not outcomes: a failed request, a response not yet graded.
-NOT_OUTCOMES = ("error", "ungraded")
-
 
 @dataclass(frozen=True)
 class QuestionRecord:
@@ -36,14 +38,15 @@ class QuestionRecord:
 
 @dataclass(frozen=True)
 class Pairing:
-    """The questions of one task with a graded sample in both runs (aligned by id), and how
-    many were left out, by reason."""
+    """The questions of one task with a graded sample in both runs (aligned by id), how many
+    were left out, by reason, and each run's K (``samples``: base, candidate)."""
 
     task: str
     ids: list[str]
     base: list[QuestionRecord]
     candidate: list[QuestionRecord]
     left_out: dict[str, int]
+    samples: tuple[int, int]
 
 
 
@@ -59,21 +62,21 @@ def _display_answer(extracted: object, order: object) -> str | None:
 
 def question_records(run: Run, task: str) -> tuple[set[str], dict[str, QuestionRecord]]:
     """Every question id of ``task`` in ``run``, and the questions with a graded sample."""
-    rows = run.samples[run.samples["task"] == task]
-    graded = rows[~rows["verdict"].isin(NOT_OUTCOMES)]
-    outcomes: dict[str, list[bool]] = {}
+    graded = graded_rows(run.samples, task)
+    statuses: dict[str, list[str]] = {}
     answers: dict[str, list[str | None]] = {}
-    for qid, correct, extracted, order in zip(
-        graded["sample_id"], graded["correct"], graded["extracted"], graded["option_order"],
+    for qid, status, extracted, order in zip(
+        graded["sample_id"], graded[STATUS_COLUMN], graded["extracted"], graded["option_order"],
         strict=True,
     ):
-        outcomes.setdefault(str(qid), []).append(bool(correct))
+        statuses.setdefault(str(qid), []).append(status)
         answers.setdefault(str(qid), []).append(_display_answer(extracted, order))
     records = {
-        qid: QuestionRecord(tuple(flags), stats.majority_vote(answers[qid]))
-        for qid, flags in outcomes.items()
+        qid: QuestionRecord(question_outcomes(found), stats.majority_vote(answers[qid]))
+        for qid, found in statuses.items()
     }
-    return {str(q) for q in rows["sample_id"]}, records
+    present = run.samples.loc[run.samples["task"] == task, "sample_id"]
+    return {str(q) for q in present}, records
 
 
 def _left_out_reason(qid: str, present: tuple[set[str], set[str]],
@@ -103,6 +106,8 @@ def pair_task(base: Run, candidate: Run, task: str) -> Pairing:
         base=[graded_base[q] for q in shared],
         candidate=[graded_cand[q] for q in shared],
         left_out=dict(sorted(reasons.items())),
+        samples=(logged_samples_per_question(base.samples, task),
+                 logged_samples_per_question(candidate.samples, task)),
     )
 
 

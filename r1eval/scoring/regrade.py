@@ -29,9 +29,9 @@ from r1eval.grading.pool import GraderPool
 from r1eval.run.prices import price_from_record
 from r1eval.run.progress import Progress, TaskCounts
 from r1eval.run.provenance import git_revision
+from r1eval.scoring.outcomes import SampleStatus, sample_status
 from r1eval.scoring.scores import add_costs, score_task, tally
 from r1eval.store.folder import SCORES, LogState, RunFolder, is_run_folder, read_completions
-from r1eval.store.loading import verdict
 from r1eval.store.records import completion_from_record, grade_record
 from r1eval.task.definition import Task
 from r1eval.task.registry import resolve
@@ -57,12 +57,12 @@ class Regraded:
     completion: dict[str, Any]
 
     @property
-    def verdict_before(self) -> str:
-        return verdict(self.before, self.completion)
+    def status_before(self) -> SampleStatus:
+        return sample_status(self.before, self.completion)
 
     @property
-    def verdict_after(self) -> str:
-        return verdict(_as_record(self.after), self.completion)
+    def status_after(self) -> SampleStatus:
+        return sample_status(_as_record(self.after), self.completion)
 
     @property
     def scored_differently(self) -> bool:
@@ -81,9 +81,9 @@ class RegradeResult:
     written: bool
 
     def changed(self, task: str | None = None) -> list[Regraded]:
-        """Responses whose verdict (right, wrong, no answer, truncated) changed."""
+        """Responses whose status (right, wrong, no answer, truncated) changed."""
         return [r for r in self.regraded if (task is None or r.task == task)
-                and r.verdict_before != r.verdict_after]
+                and r.status_before != r.status_after]
 
 
 def _as_record(grade: Grade) -> dict[str, Any]:
@@ -250,7 +250,7 @@ def _record_regrade(
         "git": git_revision(),
         "graders": graders,
         "responses": len(regraded),
-        "verdicts_changed": sum(r.verdict_before != r.verdict_after for r in regraded),
+        "verdicts_changed": sum(r.status_before != r.status_after for r in regraded),
     }
     tasks = {name: {**task, "grader": graders.get(name, task.get("grader"))}
              for name, task in (manifest.get("tasks") or {}).items()}

@@ -16,6 +16,7 @@ import numpy as np
 from r1eval.gc_pause import no_cyclic_gc
 from r1eval.run.prices import Price, price_record
 from r1eval.scoring import stats
+from r1eval.scoring.outcomes import is_outcome, sample_status, samples_per_question
 from r1eval.store.folder import LogState
 from r1eval.store.records import sample_tokens
 from r1eval.task.multiple_choice import unshuffled_letter
@@ -47,7 +48,9 @@ class TaskTally:
     samples_per_question: int = 0
 
 
-def _outcome(grade: dict[str, Any], completion: dict[str, Any]) -> Outcome:
+def _scored(grade: dict[str, Any] | None, completion: dict[str, Any] | None) -> Outcome:
+    """What scoring keeps of a sample whose status is an outcome (it has both records)."""
+    assert grade is not None and completion is not None
     usage = completion.get("usage") or {}
     return Outcome(
         bool(grade["correct"]),
@@ -92,20 +95,22 @@ def _vote_key(canonical: str | None, completion: dict[str, Any]) -> str | None:
 def tally(items: Iterable[WorkItem], state: LogState) -> dict[str, TaskTally]:
     """What the log says of each planned item, per task."""
     tallies: dict[str, TaskTally] = defaultdict(TaskTally)
+    repeats: dict[str, set[int]] = defaultdict(set)
     grades, completions = state.grades, state.completions
     for item in items:
         t, question = tallies[item.task], item.sample.id
         t.planned_questions.add(question)
         t.metadata[question] = item.sample.metadata
-        if item.repeat >= t.samples_per_question:
-            t.samples_per_question = item.repeat + 1
+        repeats[item.task].add(item.repeat)
         grade, completion = grades.get(item.key), completions.get(item.key)
-        if grade is not None and completion is not None:
-            t.questions[question].append(_outcome(grade, completion))
+        if is_outcome(sample_status(grade, completion)):
+            t.questions[question].append(_scored(grade, completion))
         elif item.key in state.errors:
             t.errors += 1
         else:
             t.not_attempted += 1
+    for task, t in tallies.items():
+        t.samples_per_question = samples_per_question(repeats[task])
     return dict(tallies)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from r1eval.errors import RunFolderError
+from r1eval.scoring.outcomes import sample_status
 from r1eval.store.folder import (
     MANIFEST,
     SCORES,
@@ -40,7 +41,6 @@ SCORE_COLUMNS = [
     "n_questions_short_of_k",
     "prompt_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",
 ]
-VERDICTS = ("right", "wrong", "no_answer", "truncated", "error", "ungraded")
 
 
 @dataclass(frozen=True)
@@ -111,19 +111,6 @@ def _concat(frames: Iterable[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def verdict(grade: dict[str, Any] | None, completion: dict[str, Any] | None) -> str:
-    """right, wrong, no_answer, truncated, error or ungraded (a response not yet graded)."""
-    if completion is None:
-        return "error"
-    if grade is None:
-        return "ungraded"
-    if grade.get("correct"):
-        return "right"
-    if completion.get("finish_reason") == "length":
-        return "truncated"
-    return "wrong" if grade.get("failure") == "wrong" else "no_answer"
-
-
 def _sample_row(
     run: str, model: str, record: dict[str, Any], grade: dict[str, Any] | None,
     completion: dict[str, Any] | None,
@@ -133,7 +120,7 @@ def _sample_row(
     row = {
         "run": run, "model": model, "task": record["task"], "sample_id": record["sample_id"],
         "repeat": record["repeat"], "key": record["key"],
-        "verdict": verdict(grade or None, completion),
+        "verdict": sample_status(grade or None, completion),
         "correct": grade.get("correct"), "extracted": grade.get("extracted"),
         "canonical": grade.get("canonical"), "method": grade.get("method"),
         "failure": grade.get("failure"),
