@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from r1eval.backends.replay import is_replayed
 from r1eval.claims.published import Claim, Figure
 from r1eval.claims.reproduction import SameQuestions, outcome_counts, same_questions
 from r1eval.scoring import stats
@@ -134,7 +135,7 @@ class TaskView:
 def task_views(run: Run) -> list[TaskView]:
     """Every scored task of ``run``."""
     identity = run.manifest.get("identity", {})
-    from_file = str(identity.get("endpoint", {}).get("base_url", "")).startswith("file:")
+    from_file = is_replayed(identity.get("endpoint", {}).get("base_url"))
     views = []
     for score in run.scores.to_dict("records"):
         task = str(score["task"])

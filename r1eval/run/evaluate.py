@@ -92,15 +92,16 @@ def prepare(
 ) -> PreparedRun:
     """Everything that can fail on bad input, before any file is written or request sent.
 
-    ``endpoint`` overrides the identity derived from the model and base URL (a backend that
-    is not an HTTP endpoint, such as replayed completions, names itself).
+    ``endpoint`` replaces the identity derived from the model and base URL: ``r1eval estimate``
+    plans without an endpoint and keys the planned requests with a placeholder.
     """
     tasks = resolve(config.tasks, config.task_dir)
     if split_model(config.model)[0] is not None:
         check_in_process(config.model_dump(), config.model)
     api_key = api_key_from(config, environ, key_explicit)
     if endpoint is None and split_model(config.model)[0] is None:
-        endpoints_for(config.model, config.base_url)  # each URL well formed, none twice
+        # each URL well formed, none twice (a file of replayed responses names itself)
+        identity_for(config.model, config.base_url)
     price = price_for(config.model, config.prices, config.price_in, config.price_out)
     if config.max_cost is not None and price is None:
         raise UsageError(f"--max-cost needs the price of {config.model!r}: give --price-in and "
