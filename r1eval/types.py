@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -86,6 +87,11 @@ class Grade:
     method: str | None
     failure: FailureReason | None
     explanation: str = ""
+
+
+#: A task's grader: (final answer, gold answer) -> ``Grade``. It runs in a grading worker
+#: process (``r1eval.grading.pool``), so it is a module-level function, picklable by name.
+Grader = Callable[[str, str], Grade]
 
 
 #: The thinking controls (``r1eval.run.thinking``): part of a run's identity only when set, so

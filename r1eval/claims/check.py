@@ -42,7 +42,6 @@ from r1eval.claims.measure import (
     Need,
     TaskView,
     measure,
-    missing,
     need_on_same_questions,
     need_to_decide,
     pass1,
@@ -51,6 +50,7 @@ from r1eval.claims.measure import (
 )
 from r1eval.claims.published import Alias, Claim, Protocol, Reported, benchmark_name
 from r1eval.claims.reproduction import SameQuestions
+from r1eval.percent import as_percent, is_missing, percent_text
 from r1eval.run.thinking import control_differences
 from r1eval.store.loading import Run
 
@@ -233,7 +233,8 @@ def _same_text(test: SameQuestions) -> str:
     low, high = test.difference_interval()
     k = (f"figure's K not stated, {test.reported_samples} assumed" if test.samples_assumed
          else f"figure's K={test.reported_samples}")
-    return (f"same questions ({k}): difference {100 * low:+.1f} to {100 * high:+.1f} "
+    return (f"same questions ({k}): difference {percent_text(low, signed=True)} to "
+            f"{percent_text(high, signed=True)} "
             f"points (95%)")
 
 
@@ -272,7 +273,7 @@ def _run_flags(view: TaskView) -> list[str]:
                      f"K={score.get('samples_per_question')} samples")
     truncated = score.get("truncated_rate")
     if truncated is not None and truncated > TRUNCATION_FLAG:
-        flags.append(f"high truncation rate ({100 * truncated:.0f}%)")
+        flags.append(f"high truncation rate ({percent_text(truncated, digits=0)}%)")
     return flags
 
 
@@ -328,10 +329,6 @@ def _prompt_flag(view: TaskView, protocol: Protocol) -> str | None:
     return f"prompt {view.prompt} vs {protocol.prompt}"
 
 
-def _pct(value: float | None) -> float | None:
-    return None if value is None else 100.0 * value
-
-
 def _row(
     view: TaskView, model: str | None, claim: Claim | None, measured: Measured | None,
     verdict: str, notes: tuple[str, ...], need: Need | None = None,
@@ -340,7 +337,7 @@ def _row(
     figure = claim.figure if claim else None
     difference = None
     if measured is not None and figure is not None and figure.is_percent:
-        difference = 100.0 * (measured.value - figure.fraction)
+        difference = as_percent(measured.value - figure.fraction)
     return Row(
         run=view.run, model=view.model, compared_as=model, task=view.task,
         benchmark=benchmark_name(view.task),
@@ -350,9 +347,9 @@ def _row(
         source=claim.source.id if claim else None,
         source_title=claim.source.title if claim else None,
         where=figure.where if figure else None,
-        measured_pct=_pct(measured.value if measured else None),
-        ci_low_pct=_pct(measured.low if measured else None),
-        ci_high_pct=_pct(measured.high if measured else None),
+        measured_pct=as_percent(measured.value if measured else None),
+        ci_low_pct=as_percent(measured.low if measured else None),
+        ci_high_pct=as_percent(measured.high if measured else None),
         difference_pts=difference, verdict=verdict,
         questions_needed=need.questions if need else None,
         samples_needed=need.samples if need else None,
@@ -371,9 +368,9 @@ def _same_fields(test: SameQuestions | None, margin: float | None, compared: boo
     same_low, same_high = test.score_interval()
     low, high = test.difference_interval()
     return {
-        "basis": "same questions", "same_low_pct": 100 * same_low,
-        "same_high_pct": 100 * same_high, "difference_low_pts": 100 * low,
-        "difference_high_pts": 100 * high, "figure_samples": test.reported_samples,
+        "basis": "same questions", "same_low_pct": as_percent(same_low),
+        "same_high_pct": as_percent(same_high), "difference_low_pts": as_percent(low),
+        "difference_high_pts": as_percent(high), "figure_samples": test.reported_samples,
         "figure_samples_assumed": test.samples_assumed, "p_value": test.p_value(),
         "p_equivalence": test.p_equivalence(margin) if margin else None,
     }
@@ -392,7 +389,7 @@ def _not_run_row(view: TaskView, model: str | None, claim: Claim) -> Row:
 
 def _cost(cost: Any, measured: Measured | None) -> dict[str, Any]:
     """The run's cost for this task, and per point of its measured score."""
-    if missing(cost):
+    if is_missing(cost):
         return {"cost_usd": None, "usd_per_point": None}
     per_point = float(cost) / (100 * measured.value) if measured and measured.value else None
     return {"cost_usd": float(cost), "usd_per_point": per_point}

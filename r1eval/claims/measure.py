@@ -6,7 +6,6 @@ an inconclusive comparison (``Need``). The deciding and the rows are ``r1eval.cl
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 from r1eval.backends.replay import is_replayed
 from r1eval.claims.published import Claim, Figure
 from r1eval.claims.reproduction import SameQuestions, outcome_counts, same_questions
+from r1eval.percent import is_missing, percent_text
 from r1eval.scoring import stats
 from r1eval.scoring.outcomes import outcomes_by_question
 from r1eval.scoring.power import Design, questions_needed, samples_needed
@@ -27,7 +27,6 @@ __all__ = [
     "Need",
     "TaskView",
     "measure",
-    "missing",
     "need_on_same_questions",
     "need_to_decide",
     "pass1",
@@ -80,7 +79,7 @@ class Need:
 
     def target(self, margin: float) -> str:
         """What deciding means: telling the observed difference from 0, or from ±margin."""
-        head = f"to tell {100 * self.difference:+.1f} points from "
+        head = f"to tell {percent_text(self.difference, signed=True)} points from "
         return head + ("0" if self.delta <= abs(self.difference) else f"±{100 * margin:g}")
 
 
@@ -154,13 +153,9 @@ def task_views(run: Run) -> list[TaskView]:
 def _plain(score: dict[Any, Any]) -> dict[str, Any]:
     """Python values: pandas' missing values (NaN) as None, numpy scalars as int/float."""
     return {
-        str(k): None if missing(v) else (v.item() if isinstance(v, np.generic) else v)
+        str(k): None if is_missing(v) else (v.item() if isinstance(v, np.generic) else v)
         for k, v in score.items()
     }
-
-
-def missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _limited(view: TaskView) -> bool:

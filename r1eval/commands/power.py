@@ -12,6 +12,7 @@ from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
+from r1eval.percent import percent_text
 from r1eval.reports.table import markdown_table
 from r1eval.scoring.design import Assumptions, estimate_design, run_samples_per_question
 from r1eval.scoring.power import Design, detectable_difference, questions_needed, samples_needed
@@ -86,7 +87,7 @@ def _needed_line(design: Design, delta: float, n: int, args: argparse.Namespace)
              else "the spread of the per-question differences")
     return (f"samples per question needed: **none suffices**: with {n} questions {hides} "
             f"alone hides a gap of {args.delta:g} points; even unlimited samples detect only "
-            f"gaps of {100 * floor:.1f} points or more")
+            f"gaps of {percent_text(floor)} points or more")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -99,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     k = args.samples or (run_samples_per_question(runs[0], args.task) if runs
                          else task.r1_samples)
     rows = [
-        [samples, f"{100 * detectable_difference(design, n, samples, args.alpha, args.power):.1f}",
+        [samples, percent_text(detectable_difference(design, n, samples, args.alpha, args.power)),
          questions_needed(design, delta, samples, args.alpha, args.power)]
         for samples in sorted({*SHOWN_SAMPLES, k})
     ]
@@ -116,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
         f"{design.within:.4g} / K ({design.note})",
         "",
         _needed_line(design, delta, n, args),
-        f"smallest detectable drop at K = {k}: **{100 * mde:.1f} points**",
+        f"smallest detectable drop at K = {k}: **{percent_text(mde)} points**",
         "",
         markdown_table(["K", "smallest detectable drop (points)",
                         f"questions needed for {args.delta:g} points"], rows),

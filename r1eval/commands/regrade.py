@@ -8,7 +8,8 @@ from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.grading.second_opinion import Disagreement, audit
-from r1eval.reports.table import markdown_table, percent
+from r1eval.percent import percent_text
+from r1eval.reports.table import markdown_table
 from r1eval.scoring.regrade import Regraded, RegradeResult, regrade_run
 
 MATH_VERIFY_GRADER = "r1eval.grading.math_answers.grade_math"
@@ -68,7 +69,7 @@ def summary_table(result: RegradeResult) -> str:
             task, len(regraded), len(changed),
             sum(r.status_after == "right" for r in changed),
             sum(r.status_before == "right" for r in changed),
-            percent(result.pass1_before.get(task)), percent(score.get("pass@1")),
+            percent_text(result.pass1_before.get(task)), percent_text(score.get("pass@1")),
         ])
     return markdown_table(header, rows)
 

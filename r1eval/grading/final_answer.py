@@ -14,13 +14,11 @@ format's answer markers); an opening delimiter never closed means no answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from r1eval.types import Completion, Grade
-
-Grader = Callable[[str, str], Grade]
+from r1eval.types import Completion, Grade, Grader
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from r1eval.percent import percent_text
+
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(c) for c in header]] + [[_cell(c) for c in row] for row in rows]
@@ -25,10 +27,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
-
-
 def scores_table(scores: dict[str, Any]) -> str:
     """The end-of-run table: score in % with its 95% interval, and what might distort it."""
     header = ["task", "pass@1 %", "95% CI", "questions", "K", "cons@K %", "truncated %",
@@ -38,13 +36,13 @@ def scores_table(scores: dict[str, Any]) -> str:
         k = s["samples_per_question"]
         rows.append([
             name,
-            percent(s["pass@1"]),
-            f"{percent(s['ci_low'])}-{percent(s['ci_high'])}",
+            percent_text(s["pass@1"]),
+            f"{percent_text(s['ci_low'])}-{percent_text(s['ci_high'])}",
             f"{s['n_questions']}/{s['n_questions_planned']}",
             k,
-            percent(s.get(f"cons@{k}")) if k > 1 else "-",
-            percent(s["truncated_rate"]),
-            percent(s["no_answer_rate"]),
+            percent_text(s.get(f"cons@{k}")) if k > 1 else "-",
+            percent_text(s["truncated_rate"]),
+            percent_text(s["no_answer_rate"]),
             s["n_errors"],
         ])
     return markdown_table(header, rows)

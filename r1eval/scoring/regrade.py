@@ -24,7 +24,7 @@ from typing import Any
 
 from r1eval import __version__
 from r1eval.errors import RunFolderError
-from r1eval.grading.final_answer import Grader, TraceFormat, grade_completion, run_trace_formats
+from r1eval.grading.final_answer import TraceFormat, grade_completion, run_trace_formats
 from r1eval.grading.pool import GraderPool
 from r1eval.run.prices import price_from_record
 from r1eval.run.progress import Progress, TaskCounts
@@ -35,7 +35,7 @@ from r1eval.store.folder import SCORES, LogState, RunFolder, is_run_folder, read
 from r1eval.store.records import completion_from_record, grade_record
 from r1eval.task.definition import Task
 from r1eval.task.registry import resolve
-from r1eval.types import Grade, Prompt, Sample, WorkItem
+from r1eval.types import Grade, Grader, Prompt, Sample, WorkItem
 
 __all__ = ["RegradeResult", "Regraded", "items_from_log", "regrade_run"]
 
