@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from r1eval.backends.server_setup import server_differences
 from r1eval.claims.measure import (
@@ -66,6 +66,7 @@ __all__ = [
     "TRUNCATION_FLAG",
     "Measured",
     "Need",
+    "ReproductionVerdict",
     "Row",
     "TaskView",
     "check_reproduction",
@@ -75,18 +76,22 @@ __all__ = [
     "task_views",
 ]
 
-REPRODUCED = "reproduced"
-BELOW = "below"
-ABOVE = "above"
-INCONCLUSIVE = "inconclusive"
-NOT_COMPARABLE = "not comparable"
-NO_FIGURE = "no reported figure"
-NOT_RUN = "not run by r1eval"
-NO_SCORE = "no score"
+#: What a row says of a published figure (a sample's own result is its status,
+#: ``r1eval.scoring.outcomes``; a paired regression's is a ``RegressionVerdict``).
+ReproductionVerdict = Literal["reproduced", "below", "above", "inconclusive", "not comparable",
+                              "no reported figure", "not run by r1eval", "no score"]
+REPRODUCED: ReproductionVerdict = "reproduced"
+BELOW: ReproductionVerdict = "below"
+ABOVE: ReproductionVerdict = "above"
+INCONCLUSIVE: ReproductionVerdict = "inconclusive"
+NOT_COMPARABLE: ReproductionVerdict = "not comparable"
+NO_FIGURE: ReproductionVerdict = "no reported figure"
+NOT_RUN: ReproductionVerdict = "not run by r1eval"
+NO_SCORE: ReproductionVerdict = "no score"
 
 #: A truncation rate above this is flagged on the row.
 TRUNCATION_FLAG = 0.05
-def decide(reported: float, low: float, high: float, margin: float) -> str:
+def decide(reported: float, low: float, high: float, margin: float) -> ReproductionVerdict:
     """The verdict over questions: a reported value against the interval over questions
     (all fractions)."""
     if margin <= 0:
@@ -100,7 +105,8 @@ def decide(reported: float, low: float, high: float, margin: float) -> str:
     return INCONCLUSIVE
 
 
-def decide_same_questions(test: SameQuestions, margin: float, alpha: float = 0.05) -> str:
+def decide_same_questions(test: SameQuestions, margin: float, alpha: float = 0.05
+                          ) -> ReproductionVerdict:
     """The verdict on the same questions: two-sided test, then equivalence at ``margin``."""
     if margin <= 0:
         raise ValueError("margin must be positive")
@@ -128,7 +134,7 @@ class Row:
     ci_low_pct: float | None  # the interval over questions (scores.json ci_low, ci_high)
     ci_high_pct: float | None
     difference_pts: float | None
-    verdict: str
+    verdict: ReproductionVerdict
     basis: str | None = None  # "same questions" or "over questions": what the verdict rests on
     same_low_pct: float | None = None  # the run's score again on these questions (95%)
     same_high_pct: float | None = None
@@ -331,7 +337,7 @@ def _prompt_flag(view: TaskView, protocol: Protocol) -> str | None:
 
 def _row(
     view: TaskView, model: str | None, claim: Claim | None, measured: Measured | None,
-    verdict: str, notes: tuple[str, ...], need: Need | None = None,
+    verdict: ReproductionVerdict, notes: tuple[str, ...], need: Need | None = None,
     test: SameQuestions | None = None, margin: float | None = None,
 ) -> Row:
     figure = claim.figure if claim else None

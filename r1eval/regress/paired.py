@@ -35,12 +35,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import Any, Literal
 
 from r1eval.backends.server_setup import server_differences
 from r1eval.errors import UsageError
+from r1eval.regress.breakdown import Flip, GroupDifference, flips, group_differences
 from r1eval.regress.pairing import (
     Pairing,
     QuestionRecord,
@@ -48,7 +47,7 @@ from r1eval.regress.pairing import (
     question_metadata,
     question_records,
 )
-from r1eval.regress.permutation import PermutationResult, within_question_permutation
+from r1eval.regress.permutation import PermutationResult, inverted_interval, paired_test
 from r1eval.run.thinking import control_differences
 from r1eval.scoring import stats
 from r1eval.store.loading import Run
@@ -63,6 +62,7 @@ __all__ = [
     "GroupDifference",
     "Pairing",
     "QuestionRecord",
+    "RegressionVerdict",
     "Settings",
     "TaskComparison",
     "compare_task",
@@ -72,9 +72,12 @@ __all__ = [
     "question_records",
 ]
 
-REGRESSION = "regression"
-IMPROVEMENT = "improvement"
-NO_CHANGE = "no significant change"
+#: A task's verdict in a paired regression (a sample's own result is its status,
+#: ``r1eval.scoring.outcomes``; a published figure's is a ``ReproductionVerdict``).
+RegressionVerdict = Literal["regression", "improvement", "no significant change"]
+REGRESSION: RegressionVerdict = "regression"
+IMPROVEMENT: RegressionVerdict = "improvement"
+NO_CHANGE: RegressionVerdict = "no significant change"
 
 SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop")
 TASK_FIELDS = ("version", "prompt_hash", "grader")
@@ -102,35 +105,6 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class Flip:
-    """A question right in one run and wrong in the other (see ``_flipped``)."""
-
-    id: str
-    base_answer: str | None
-    candidate_answer: str | None
-    base_pass1: float
-    candidate_pass1: float
-
-
-@dataclass(frozen=True)
-class GroupDifference:
-    """The paired difference over the questions of one subject, category, level..."""
-
-    key: str
-    value: str
-    n_questions: int
-    base_pass1: float
-    candidate_pass1: float
-    interval: stats.Interval
-    lost: int
-    gained: int
-
-    @property
-    def difference(self) -> float:
-        return self.candidate_pass1 - self.base_pass1
-
-
-@dataclass(frozen=True)
 class TaskComparison:
     task: str
     n_questions: int
@@ -142,7 +116,7 @@ class TaskComparison:
     unpaired: stats.Interval
     p_value: float
     test: str
-    verdict: str
+    verdict: RegressionVerdict
     gate_failed: bool
     lost: list[Flip]
     gained: list[Flip]
@@ -236,56 +210,10 @@ def _notes(base: Run, candidate: Run, tasks: Iterable[str]) -> list[str]:
     return notes + server_differences(base.manifest.get("server"), candidate.manifest.get("server"))
 
 
-# ----------------------------------------------------------------------------- statistics
-
-
-def _counts(records: Sequence[QuestionRecord]) -> tuple[np.ndarray, np.ndarray]:
-    return (np.array([sum(r.outcomes) for r in records]),
-            np.array([len(r.outcomes) for r in records]))
-
-
-def _test(pairing: Pairing, index: Sequence[int], alpha: float
-          ) -> tuple[str, PermutationResult]:
-    """The within-question permutation test of the questions ``index``, and its name (McNemar's
-    exact test when every question has one sample in each run: the same p-value)."""
-    base = [pairing.base[i] for i in index]
-    cand = [pairing.candidate[i] for i in index]
-    result = within_question_permutation(*_counts(base), *_counts(cand), alpha=alpha)
-    if all(len(r.outcomes) == 1 for r in (*base, *cand)):
-        return "McNemar exact", result
-    how = "exact" if result.exact else "20,000 draws"
-    return f"within-question permutation ({how})", result
-
-
-def _interval(result: PermutationResult) -> stats.Interval:
-    return stats.Interval(result.low, result.high, "permutation test inverted")
-
-
-def _verdict(result: PermutationResult) -> str:
+def _regression_verdict(result: PermutationResult) -> RegressionVerdict:
     if not result.significant or result.difference == 0:
         return NO_CHANGE
     return REGRESSION if result.difference < 0 else IMPROVEMENT
-
-
-def _flipped(base: float, candidate: float) -> int:
-    """-1 lost (right in base, wrong in candidate), +1 gained, 0 neither; right means more
-    than half of the samples correct, wrong fewer than half (exactly half is neither)."""
-    if base > 0.5 > candidate:
-        return -1
-    return 1 if candidate > 0.5 > base else 0
-
-
-def _flips(pairing: Pairing) -> tuple[list[Flip], list[Flip]]:
-    """Questions lost and gained, biggest change first."""
-    flips = [
-        Flip(q, b.answer, c.answer, b.pass1, c.pass1)
-        for q, b, c in zip(pairing.ids, pairing.base, pairing.candidate, strict=True)
-    ]
-    lost = [f for f in flips if _flipped(f.base_pass1, f.candidate_pass1) < 0]
-    gained = [f for f in flips if _flipped(f.base_pass1, f.candidate_pass1) > 0]
-    lost.sort(key=lambda f: (f.candidate_pass1 - f.base_pass1, f.id))
-    gained.sort(key=lambda f: (f.base_pass1 - f.candidate_pass1, f.id))
-    return lost, gained
 
 
 def _samples_per_question(pairing: Pairing, index: Iterable[int]) -> float:
@@ -296,28 +224,6 @@ def _samples_per_question(pairing: Pairing, index: Iterable[int]) -> float:
     return len(inverse) / sum(inverse)
 
 
-def _groups(
-    pairing: Pairing, keys: Sequence[str], metadata: Mapping[str, Mapping[str, Any]],
-    alpha: float,
-) -> list[GroupDifference]:
-    """The paired difference per value of each metadata key (e.g. MMLU category, subject)."""
-    found = []
-    for key in keys:
-        members: dict[str, list[int]] = {}
-        for i, qid in enumerate(pairing.ids):
-            members.setdefault(str(metadata.get(qid, {}).get(key)), []).append(i)
-        for value, index in sorted(members.items()):
-            base = np.array([pairing.base[i].pass1 for i in index])
-            cand = np.array([pairing.candidate[i].pass1 for i in index])
-            flips = [_flipped(b, c) for b, c in zip(base, cand, strict=True)]
-            found.append(GroupDifference(
-                key, value, len(index), float(base.mean()), float(cand.mean()),
-                _interval(_test(pairing, index, alpha)[1]),
-                flips.count(-1), flips.count(1),
-            ))
-    return found
-
-
 def compare_task(
     pairing: Pairing, settings: Settings, groups: Sequence[str] = (),
     metadata: Mapping[str, Mapping[str, Any]] | None = None,
@@ -326,10 +232,10 @@ def compare_task(
     base = stats.per_question_pass1([r.outcomes for r in pairing.base])
     cand = stats.per_question_pass1([r.outcomes for r in pairing.candidate])
     differences = cand - base
-    test, result = _test(pairing, range(len(pairing.ids)), settings.alpha)
+    test, result = paired_test(pairing, range(len(pairing.ids)), settings.alpha)
     difference = float(differences.mean())
-    verdict = _verdict(result)
-    lost, gained = _flips(pairing)
+    verdict = _regression_verdict(result)
+    lost, gained = flips(pairing)
     k = _samples_per_question(pairing, range(len(pairing.ids)))
     return TaskComparison(
         task=pairing.task,
@@ -338,7 +244,7 @@ def compare_task(
         samples=pairing.samples,
         base_pass1=float(base.mean()),
         candidate_pass1=float(cand.mean()),
-        interval=_interval(result),
+        interval=inverted_interval(result),
         unpaired=stats.unpaired_interval(base, cand, k, settings.confidence),
         p_value=result.p_value,
         test=test,
@@ -347,7 +253,7 @@ def compare_task(
         gate_failed=verdict == REGRESSION and difference < -settings.max_drop,
         lost=lost,
         gained=gained,
-        groups=_groups(pairing, groups, metadata or {}, settings.alpha) if groups else [],
+        groups=group_differences(pairing, groups, metadata or {}, settings.alpha) if groups else [],
         over_questions=stats.paired_interval(differences, k, settings.confidence),
     )
 
