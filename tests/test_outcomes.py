@@ -17,7 +17,8 @@ from r1eval.regress.paired import Settings, paired_regression
 from r1eval.regress.pairing import pair_task, question_records
 from r1eval.reports.views import lengths
 from r1eval.scoring.design import run_outcomes, run_samples_per_question
-from r1eval.scoring.outcomes import (
+from r1eval.store.loading import load_run
+from r1eval.store.outcomes import (
     NOT_OUTCOMES,
     OUTCOMES,
     STATUSES,
@@ -27,7 +28,6 @@ from r1eval.scoring.outcomes import (
     sample_status,
     samples_per_question,
 )
-from r1eval.store.loading import load_run
 from r1eval.types import Completion, WorkItem
 
 from runs_for_tests import answer, build_run

@@ -24,8 +24,8 @@ from r1eval.regress.paired import RegressionVerdict
 from r1eval.reports.table import scores_table
 from r1eval.run import config, thinking
 from r1eval.scoring.design import Assumptions, estimate_design
-from r1eval.scoring.outcomes import STATUSES
 from r1eval.scoring.power import Design
+from r1eval.store.outcomes import STATUSES
 from r1eval.task.definition import Task
 
 PACKAGE = Path(r1eval.__file__).resolve().parent

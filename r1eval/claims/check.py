@@ -77,7 +77,7 @@ __all__ = [
 ]
 
 #: What a row says of a published figure (a sample's own result is its status,
-#: ``r1eval.scoring.outcomes``; a paired regression's is a ``RegressionVerdict``).
+#: ``r1eval.store.outcomes``; a paired regression's is a ``RegressionVerdict``).
 ReproductionVerdict = Literal["reproduced", "below", "above", "inconclusive", "not comparable",
                               "no reported figure", "not run by r1eval", "no score"]
 REPRODUCED: ReproductionVerdict = "reproduced"

@@ -16,9 +16,9 @@ from r1eval.claims.published import Claim, Figure
 from r1eval.claims.reproduction import SameQuestions, outcome_counts, same_questions
 from r1eval.percent import is_missing, percent_text
 from r1eval.scoring import stats
-from r1eval.scoring.outcomes import outcomes_by_question
 from r1eval.scoring.power import Design, questions_needed, samples_needed
 from r1eval.store.loading import Run
+from r1eval.store.outcomes import outcomes_by_question
 from r1eval.task.prompts import MATH_PROMPT, MMLU_PRO_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash
 from r1eval.task.registry import available_tasks
 

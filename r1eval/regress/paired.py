@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 #: A task's verdict in a paired regression (a sample's own result is its status,
-#: ``r1eval.scoring.outcomes``; a published figure's is a ``ReproductionVerdict``).
+#: ``r1eval.store.outcomes``; a published figure's is a ``ReproductionVerdict``).
 RegressionVerdict = Literal["regression", "improvement", "no significant change"]
 REGRESSION: RegressionVerdict = "regression"
 IMPROVEMENT: RegressionVerdict = "improvement"

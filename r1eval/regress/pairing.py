@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1eval.scoring import stats
-from r1eval.scoring.outcomes import (
+from r1eval.store.loading import Run
+from r1eval.store.outcomes import (
     STATUS_COLUMN,
     graded_rows,
     logged_samples_per_question,
     question_outcomes,
 )
-from r1eval.store.loading import Run
 from r1eval.task.multiple_choice import unshuffled_letter
 from r1eval.task.prompts import CHOICE_LETTERS
 

@@ -27,8 +27,8 @@ from r1eval.regress.paired import Comparison
 from r1eval.regress.pairing import pair_task, question_records
 from r1eval.regress.render import gate_text, summary
 from r1eval.scoring import stats
-from r1eval.scoring.outcomes import OUTCOMES, STATUS_COLUMN, graded_rows
 from r1eval.store.loading import Run
+from r1eval.store.outcomes import OUTCOMES, STATUS_COLUMN, graded_rows
 
 LENGTH_BINS = 24
 

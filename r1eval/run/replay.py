@@ -25,8 +25,8 @@ from r1eval.backends.replay import (
 from r1eval.run.config import RunConfig
 from r1eval.run.evaluate import PreparedRun, prepare
 from r1eval.run.plan import group_requests, request_key
-from r1eval.scoring.outcomes import samples_per_question
 from r1eval.store.folder import load_state
+from r1eval.store.outcomes import samples_per_question
 from r1eval.types import WorkItem
 
 __all__ = ["prepare_replay"]

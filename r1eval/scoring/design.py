@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from r1eval.errors import UsageError
-from r1eval.scoring.outcomes import logged_samples_per_question, outcomes_by_question
 from r1eval.scoring.power import Design
 from r1eval.store.loading import Run
+from r1eval.store.outcomes import logged_samples_per_question, outcomes_by_question
 
 __all__ = ["Assumptions", "estimate_design", "run_outcomes", "run_samples_per_question"]
 

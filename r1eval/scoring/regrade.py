@@ -29,9 +29,9 @@ from r1eval.grading.pool import GraderPool
 from r1eval.run.prices import price_from_record
 from r1eval.run.progress import Progress, TaskCounts
 from r1eval.run.provenance import git_revision
-from r1eval.scoring.outcomes import SampleStatus, sample_status
 from r1eval.scoring.scores import add_costs, score_task, tally
 from r1eval.store.folder import SCORES, LogState, RunFolder, is_run_folder, read_completions
+from r1eval.store.outcomes import SampleStatus, sample_status
 from r1eval.store.records import completion_from_record, grade_record
 from r1eval.task.definition import Task
 from r1eval.task.registry import resolve

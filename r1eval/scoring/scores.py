@@ -16,8 +16,8 @@ import numpy as np
 from r1eval.gc_pause import no_cyclic_gc
 from r1eval.run.prices import Price, price_record
 from r1eval.scoring import stats
-from r1eval.scoring.outcomes import is_outcome, sample_status, samples_per_question
 from r1eval.store.folder import LogState
+from r1eval.store.outcomes import is_outcome, sample_status, samples_per_question
 from r1eval.store.records import sample_tokens
 from r1eval.task.multiple_choice import unshuffled_letter
 from r1eval.types import WorkItem

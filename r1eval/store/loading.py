@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 
 from r1eval.errors import RunFolderError
-from r1eval.scoring.outcomes import sample_status
 from r1eval.store.folder import (
     MANIFEST,
     SCORES,
@@ -27,6 +26,7 @@ from r1eval.store.folder import (
     run_folders,
     utf8_safe,
 )
+from r1eval.store.outcomes import sample_status
 from r1eval.store.records import sample_tokens
 
 SAMPLE_COLUMNS = [
