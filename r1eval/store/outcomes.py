@@ -7,9 +7,11 @@ A sample's **status** is read from its log records (the completion and its lates
 - ``error`` (the request failed: no completion) and ``ungraded`` (a completion not yet graded)
   are not outcomes: a failure of the infrastructure is never a wrong answer.
 
-``truncated`` is a wrong answer cut off at the length limit, ``no_answer`` a response in which
-no final answer was found. A question's outcomes are the correctness of its graded samples;
-its K (samples per question) is what the plan asked for, the highest repeat + 1.
+``truncated`` is a response not right and cut off at the length limit; ``wrong`` one whose
+final answer does not match; ``no_answer`` any other that is not right (no final answer found,
+or the grader gave up on it: a grader timeout or error). A question's outcomes are the
+correctness of its graded samples; its K (samples per question) is what the plan asked for,
+the highest repeat + 1.
 
 Scoring (``scores.tally``), the run loader (the samples frame's ``verdict`` column holds the
 status), the reproduction check, the paired regression, ``power``, ``regrade`` and the report
