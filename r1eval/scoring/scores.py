@@ -17,7 +17,7 @@ from r1eval.gc_pause import no_cyclic_gc
 from r1eval.run.prices import Price, price_record
 from r1eval.scoring import stats
 from r1eval.store.folder import LogState
-from r1eval.store.outcomes import is_outcome, sample_status, samples_per_question
+from r1eval.store.outcomes import OUTCOMES, sample_status, samples_per_question
 from r1eval.store.records import sample_tokens
 from r1eval.task.multiple_choice import unshuffled_letter
 from r1eval.types import WorkItem
@@ -45,6 +45,7 @@ class TaskTally:
     planned_questions: set[str] = field(default_factory=set)
     errors: int = 0
     not_attempted: int = 0
+    repeats: set[int] = field(default_factory=set)  # the plan's repeat indices
     samples_per_question: int = 0
 
 
@@ -95,22 +96,21 @@ def _vote_key(canonical: str | None, completion: dict[str, Any]) -> str | None:
 def tally(items: Iterable[WorkItem], state: LogState) -> dict[str, TaskTally]:
     """What the log says of each planned item, per task."""
     tallies: dict[str, TaskTally] = defaultdict(TaskTally)
-    repeats: dict[str, set[int]] = defaultdict(set)
     grades, completions = state.grades, state.completions
     for item in items:
         t, question = tallies[item.task], item.sample.id
         t.planned_questions.add(question)
         t.metadata[question] = item.sample.metadata
-        repeats[item.task].add(item.repeat)
+        t.repeats.add(item.repeat)
         grade, completion = grades.get(item.key), completions.get(item.key)
-        if is_outcome(sample_status(grade, completion)):
+        if sample_status(grade, completion) in OUTCOMES:
             t.questions[question].append(_scored(grade, completion))
         elif item.key in state.errors:
             t.errors += 1
         else:
             t.not_attempted += 1
-    for task, t in tallies.items():
-        t.samples_per_question = samples_per_question(repeats[task])
+    for t in tallies.values():
+        t.samples_per_question = samples_per_question(t.repeats)
     return dict(tallies)
 
 
