@@ -47,6 +47,7 @@ from r1eval.claims.reproduction import SameQuestions, outcome_counts, same_quest
 from r1eval.run.thinking import control_differences
 from r1eval.scoring import stats
 from r1eval.scoring.power import Design, questions_needed, samples_needed
+from r1eval.store.contracts import Sampling, TaskEntry
 from r1eval.store.loading import Run
 from r1eval.task.prompts import MATH_PROMPT, MMLU_PRO_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash
 from r1eval.task.registry import available_tasks
@@ -196,7 +197,7 @@ class TaskView:
     task: str
     score: dict[str, Any]
     outcomes: dict[str, list[bool]]
-    sampling: dict[str, Any]
+    sampling: Sampling
     prompt: str
     questions_in_task: int | None
     from_file: bool
@@ -205,18 +206,18 @@ class TaskView:
 
 def task_views(run: Run) -> list[TaskView]:
     """Every scored task of ``run``."""
-    identity = run.manifest.get("identity", {})
-    from_file = str(identity.get("endpoint", {}).get("base_url", "")).startswith("file:")
+    identity = run.manifest.identity
+    from_file = (identity.endpoint.base_url or "").startswith("file:")
     views = []
     for score in run.scores.to_dict("records"):
         task = str(score["task"])
-        entry = run.manifest.get("tasks", {}).get(task, {})
+        entry = run.manifest.tasks.get(task) or TaskEntry()
         views.append(TaskView(
             run=run.name, model=run.model, task=task, score=_plain(score),
-            outcomes=_outcomes(run.samples, task), sampling=identity.get("sampling", {}),
-            prompt=_prompt_styles().get(entry.get("prompt_hash", ""), "custom"),
-            questions_in_task=entry.get("questions"), from_file=from_file,
-            limit=(run.manifest.get("config") or {}).get("limit"),
+            outcomes=_outcomes(run.samples, task), sampling=identity.sampling,
+            prompt=_prompt_styles().get(entry.prompt_hash or "", "custom"),
+            questions_in_task=entry.questions, from_file=from_file,
+            limit=run.manifest.config.limit,
         ))
     return views
 
@@ -295,8 +296,7 @@ def check_reproduction(
     runnable = set(runnable)
     for index, run in enumerate(runs):
         name = (as_names[index] if index < len(as_names) else None) or run.model
-        served = tuple(server_differences(runs[0].manifest.get("server"),
-                                          run.manifest.get("server"),
+        served = tuple(server_differences(runs[0].manifest.server, run.manifest.server,
                                           (runs[0].name, run.name))) if index else ()
         rows += [replace(row, notes=row.notes + served)
                  for row in compare_views(task_views(run), reported, runnable, margin, name)]
@@ -479,7 +479,7 @@ def _protocol_flags(view: TaskView, protocol: Protocol | None) -> list[str]:
         return ["source states no protocol"]
     checks = (_samples_flag, _temperature_flag, _top_p_flag, _tokens_flag, _prompt_flag)
     flags = [flag for check in checks if (flag := check(view, protocol)) is not None]
-    return flags + control_differences(view.sampling, protocol.model_dump())
+    return flags + control_differences(view.sampling.model_dump(), protocol.model_dump())
 
 
 def _unset(view: TaskView) -> str:
@@ -494,7 +494,7 @@ def _samples_flag(view: TaskView, protocol: Protocol) -> str | None:
 
 
 def _temperature_flag(view: TaskView, protocol: Protocol) -> str | None:
-    wanted, used = protocol.temperature, view.sampling.get("temperature")
+    wanted, used = protocol.temperature, view.sampling.temperature
     if wanted is None or used == wanted:
         return None
     if used is None:
@@ -505,14 +505,14 @@ def _temperature_flag(view: TaskView, protocol: Protocol) -> str | None:
 
 
 def _top_p_flag(view: TaskView, protocol: Protocol) -> str | None:
-    wanted, used = protocol.top_p, view.sampling.get("top_p")
+    wanted, used = protocol.top_p, view.sampling.top_p
     if wanted is None or used == wanted:
         return None
     return f"top-p {_unset(view) if used is None else f'{used:g}'} vs {wanted:g}"
 
 
 def _tokens_flag(view: TaskView, protocol: Protocol) -> str | None:
-    wanted, used = protocol.max_tokens, view.sampling.get("max_tokens")
+    wanted, used = protocol.max_tokens, view.sampling.max_tokens
     if wanted is None or (used is not None and used >= wanted):
         return None
     if used is None:

@@ -31,7 +31,7 @@ from r1eval.reports.table import scores_table
 from r1eval.run.config import build_config
 from r1eval.run.evaluate import PreparedRun, execute, prepare
 from r1eval.run.plan import WorkItem, group_requests, request_key
-from r1eval.store.folder import load_state
+from r1eval.store.snapshot import load_state
 
 EPILOG = epilog(
     "r1eval grade --task aime24 --completions responses.jsonl --model my-model --protocol r1",
@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
     scores = execute(prepared, lambda p: print(f"run folder: {p}", file=sys.stderr),
                      backend=backend)
     print(scores_table(scores))
-    return 1 if any(task["n_errors"] for task in scores["tasks"].values()) else 0
+    return 1 if any(task.n_errors for task in scores.tasks.values()) else 0
 
 
 def _in_dataset_order(replayed: list[Replayed], prepared: PreparedRun) -> list[Replayed]:
@@ -99,13 +99,13 @@ def _replay_plan(
                  request_key(endpoint, sampling, r.prompt.messages, task, r.sample.id, r.repeat))
         for r in replayed
     ]
-    manifest: dict[str, Any] = {
-        **prepared.manifest,
-        "tasks": {task: {**prepared.manifest["tasks"][task],
-                         "samples_per_question": max(r.repeat for r in replayed) + 1}},
+    entry = prepared.manifest.tasks[task].model_copy(
+        update={"samples_per_question": max(r.repeat for r in replayed) + 1})
+    manifest = prepared.manifest.model_copy(update={
+        "tasks": {task: entry},
         "completions": {"file": str(path.resolve()), "responses": len(items),
                         "sha256": endpoint["base_url"].removeprefix("file:")},
-    }
+    })
     return dataclasses.replace(prepared, items=items, manifest=manifest)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from r1eval.store.contracts import Scores
+
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(c) for c in header]] + [[_cell(c) for c in row] for row in rows]
@@ -29,22 +31,22 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
-def scores_table(scores: dict[str, Any]) -> str:
+def scores_table(scores: Scores) -> str:
     """The end-of-run table: score in % with its 95% interval, and what might distort it."""
     header = ["task", "pass@1 %", "95% CI", "questions", "K", "cons@K %", "truncated %",
               "no answer %", "errors"]
     rows = []
-    for name, s in scores["tasks"].items():
-        k = s["samples_per_question"]
+    for name, s in scores.tasks.items():
+        k = s.samples_per_question
         rows.append([
             name,
-            percent(s["pass@1"]),
-            f"{percent(s['ci_low'])}-{percent(s['ci_high'])}",
-            f"{s['n_questions']}/{s['n_questions_planned']}",
+            percent(s.pass1),
+            f"{percent(s.ci_low)}-{percent(s.ci_high)}",
+            f"{s.n_questions}/{s.n_questions_planned}",
             k,
-            percent(s.get(f"cons@{k}")) if k > 1 else "-",
-            percent(s["truncated_rate"]),
-            percent(s["no_answer_rate"]),
-            s["n_errors"],
+            percent(s.at_k("cons")) if k is not None and k > 1 else "-",
+            percent(s.truncated_rate),
+            percent(s.no_answer_rate),
+            s.n_errors,
         ])
     return markdown_table(header, rows)

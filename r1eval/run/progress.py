@@ -12,7 +12,7 @@ from typing import TextIO
 
 from r1eval.run.plan import WorkItem
 from r1eval.run.prices import Price
-from r1eval.store.folder import LogState
+from r1eval.store.log import LogState
 from r1eval.types import Completion, Grade
 
 __all__ = ["Progress", "TaskCounts", "task_counts"]
