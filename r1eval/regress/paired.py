@@ -42,9 +42,9 @@ import numpy as np
 from r1eval.backends.server_setup import server_differences
 from r1eval.errors import UsageError
 from r1eval.regress.permutation import PermutationResult, within_question_permutation
+from r1eval.run.protocol import protocol_differences
 from r1eval.scoring import stats
 from r1eval.store.loading import Run
-from r1eval.store.protocol import protocol_differences
 from r1eval.task.multiple_choice import unshuffled_letter
 from r1eval.task.prompts import CHOICE_LETTERS
 

@@ -26,13 +26,13 @@ from r1eval.run.config import DEFAULT_SEQUENCES, RunConfig
 from r1eval.run.plan import WorkItem, build_plan
 from r1eval.run.prices import Price, price_for, price_record
 from r1eval.run.progress import Progress
+from r1eval.run.protocol import leaf_differences
 from r1eval.run.provenance import provenance
 from r1eval.run.runner import Order, Runner
 from r1eval.run.thinking import check_in_process
 from r1eval.scoring.scores import add_costs, score_task, tally
 from r1eval.store.contracts import Manifest, Scores
 from r1eval.store.folder import RunFolder, read_manifest
-from r1eval.store.protocol import leaf_differences
 from r1eval.task.data import LoadedTask, load_task
 from r1eval.task.registry import resolve
 
