@@ -14,13 +14,16 @@ from pydantic import TypeAdapter
 
 from r1eval.cli import main
 from r1eval.errors import RunFolderError
+from r1eval.run.plan import WorkItem
 from r1eval.scoring.regrade import items_from_log
 from r1eval.scoring.scores import score_task, tally
-from r1eval.store.contracts import FORMATS, Record
+from r1eval.store.contracts import FORMATS, CompletionRecord, ErrorRecord, GradeRecord, Record
 from r1eval.store.folder import read_manifest, read_scores
 from r1eval.store.loading import load_run
 from r1eval.store.log import LOG, read_log
+from r1eval.store.records import completion_record, error_record, grade_record
 from r1eval.store.snapshot import load_state
+from r1eval.types import Completion, Grade, Prompt, Sample, Usage
 
 TESTS = Path(__file__).parent
 #: Run folders written by r1eval 0.1.0 (commit a9b96f1), by ``fixtures/make_release_runs.py``.
@@ -152,3 +155,71 @@ def test_a_malformed_scores_file_is_one_clear_error(
     (release_run / "scores.json").write_text(content, encoding="utf-8")
     with pytest.raises(RunFolderError, match=re.escape(problem)):
         load_run(release_run)
+
+
+def test_the_record_writers_write_the_record_kinds() -> None:
+    """What the runner logs is what the contracts describe: each writer's record validates as
+    its kind and is written back unchanged."""
+    sample = Sample(id="q1", input="What is 2 + 3?", target="5", metadata={"level": 1})
+    item = WorkItem("tiny_math", sample, 1, Prompt(messages=(), gold="5",
+                                                   metadata={"option_order": [1, 0]}), "k1")
+    completion = Completion(text="\\boxed{5}", reasoning="2 + 3", finish_reason="stop",
+                            usage=Usage(prompt_tokens=9, completion_tokens=4, shared_by=2),
+                            latency_s=1.5, model="m", first_token_s=0.25)
+    grade = Grade(correct=True, extracted="5", canonical="5", method="boxed", failure=None)
+    kinds = TypeAdapter(Record)
+    written = [completion_record(item, completion), grade_record(item, grade),
+               error_record(item, "HTTP 503", True, 503)]
+    parsed = [kinds.validate_python(json.loads(json.dumps(record))) for record in written]
+    assert [type(p) for p in parsed] == [CompletionRecord, GradeRecord, ErrorRecord]
+    assert [p.record() for p in parsed] == written
+    assert parsed[0].usage.shared_by == 2 and parsed[0].prompt_metadata["option_order"] == [1, 0]
+
+
+def test_the_first_shapes_r1eval_wrote_still_read(tmp_path: Path) -> None:
+    """run.json, the log and scores.json as the first commits wrote them (``git log -p --
+    r1eval/records.py r1eval/scoring.py``): no provenance, prices or creation time, no sample
+    metadata or streaming time, usage without ``estimated``, scores without ``n_correct``,
+    ``speed`` or ``n_questions_short_of_k``."""
+    manifest = {"r1eval_version": "0.1.0",
+                "identity": {"endpoint": {"model": "m", "base_url": "http://h/v1"},
+                             "sampling": {"temperature": 0.6, "top_p": None, "max_tokens": None,
+                                          "stop": [], "seed": None}},
+                "config": {"model": "m", "tasks": ["tiny_math"]},
+                "tasks": {"tiny_math": {"version": "1", "prompt_hash": "p", "grader": "g",
+                                        "source": {"kind": "local", "location": "x",
+                                                   "sha256": "s"},
+                                        "questions": 1, "samples_per_question": 2}}}
+    item = {"key": "k{}", "task": "tiny_math", "sample_id": "q1", "time": 1.0}
+    log = [
+        {"type": "completion", **item, "key": "k0", "repeat": 0, "text": "\\boxed{5}",
+         "reasoning": None, "finish_reason": "stop",
+         "usage": {"prompt_tokens": 3, "completion_tokens": 2, "reasoning_tokens": None,
+                   "shared_by": 1},
+         "latency_s": 0.5, "model": "m", "gold": "5", "prompt_metadata": {}},
+        {"type": "grade", **item, "key": "k0", "repeat": 0, "correct": True, "extracted": "5",
+         "canonical": "5", "method": "boxed", "failure": None, "explanation": ""},
+        {"type": "error", **item, "key": "k1", "repeat": 1, "message": "HTTP 503",
+         "transient": True, "status": 503},
+    ]
+    score = {"pass@1": 1.0, "ci_low": 0.2, "ci_high": 1.0, "ci_method": "wilson",
+             "n_questions": 1, "n_questions_planned": 1, "samples_per_question": 2,
+             "n_samples": 1, "n_errors": 1, "n_not_attempted": 0, "complete": False,
+             "truncated_rate": 0.0, "no_answer_rate": 0.0, "accuracy_completed": 1.0,
+             "cons@2": None, "pass@2": None, "extraction": {"boxed": 1},
+             "tokens": {"completion": 2, "prompt": 3}, "by": {}}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (run / LOG).write_text("".join(json.dumps(r) + "\n" for r in log), encoding="utf-8")
+    scores = json.dumps({"run_dir": str(run), "model": "m", "complete": False,
+                         "tasks": {"tiny_math": score}}, indent=2)
+    (run / "scores.json").write_text(scores + "\n", encoding="utf-8")
+    for record in log:
+        TypeAdapter(Record).validate_python(record)
+    loaded = load_run(run)
+    assert loaded.model == "m" and loaded.created is None
+    [row] = loaded.scores.to_dict("records")
+    assert row["pass@1"] == 1.0 and row["n_errors"] == 1 and row["completion_tokens"] == 2
+    assert sorted(loaded.samples["verdict"]) == ["error", "right"]
+    assert json.dumps(read_scores(run).record(), indent=2) == scores  # nothing added or lost
