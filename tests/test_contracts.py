@@ -223,3 +223,11 @@ def test_the_first_shapes_r1eval_wrote_still_read(tmp_path: Path) -> None:
     assert row["pass@1"] == 1.0 and row["n_errors"] == 1 and row["completion_tokens"] == 2
     assert sorted(loaded.samples["verdict"]) == ["error", "right"]
     assert json.dumps(read_scores(run).record(), indent=2) == scores  # nothing added or lost
+
+
+def test_a_manifest_read_as_the_dict_it_was_warns_for_one_release(release_run: Path) -> None:
+    run = load_run(release_run, samples=False)
+    with pytest.warns(DeprecationWarning, match="use the attribute"):
+        assert run.manifest["identity"]["endpoint"]["model"] == run.model
+    with pytest.warns(DeprecationWarning, match="use the attribute"):
+        assert run.manifest.get("tasks")["tiny_math"]["questions"] == 8

@@ -17,6 +17,7 @@ format newer than this release reads is refused (``check_formats``), never half-
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
@@ -37,6 +38,19 @@ class Contract(BaseModel):
     def record(self) -> dict[str, Any]:
         """The object as its file holds it: the fields it was given, by their JSON names."""
         return self.model_dump(mode="python", by_alias=True, exclude_unset=True)
+
+    def __getitem__(self, name: str) -> Any:
+        """``run.manifest["tasks"]``, as when the files were read as plain dicts: kept for one
+        release, with a ``DeprecationWarning`` (read the typed attribute instead)."""
+        warnings.warn(f"{type(self).__name__}[{name!r}] is deprecated and will be removed in the "
+                      "next release: use the attribute", DeprecationWarning, stacklevel=2)
+        return self.record()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """``run.manifest.get("tasks")``: see ``__getitem__``."""
+        warnings.warn(f"{type(self).__name__}.get({name!r}) is deprecated and will be removed in "
+                      "the next release: use the attribute", DeprecationWarning, stacklevel=2)
+        return self.record().get(name, default)
 
 
 # ---------------------------------------------------------------------------- run.json
