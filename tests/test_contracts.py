@@ -22,7 +22,7 @@ from r1eval.store.folder import read_manifest, read_scores
 from r1eval.store.loading import load_run
 from r1eval.store.log import LOG, read_log
 from r1eval.store.records import completion_record, error_record, grade_record
-from r1eval.store.snapshot import load_state
+from r1eval.store.snapshot import load_state, read_snapshot
 from r1eval.types import Completion, Grade, Prompt, Sample, Usage
 
 TESTS = Path(__file__).parent
@@ -231,3 +231,15 @@ def test_a_manifest_read_as_the_dict_it_was_warns_for_one_release(release_run: P
         assert run.manifest["identity"]["endpoint"]["model"] == run.model
     with pytest.warns(DeprecationWarning, match="use the attribute"):
         assert run.manifest.get("tasks")["tiny_math"]["questions"] == 8
+
+
+@pytest.mark.parametrize("name", FOLDERS)
+def test_the_snapshot_a_release_wrote_is_used_and_says_what_its_log_says(
+    name: str, tmp_path: Path,
+) -> None:
+    run = tmp_path / name
+    shutil.copytree(RELEASE / name, run)
+    assert read_snapshot(run) is not None
+    from_snapshot = load_state(run)
+    (run / "samples.state.jsonl").unlink()
+    assert load_state(run) == from_snapshot

@@ -32,55 +32,27 @@ from pydantic import ValidationError
 from r1eval.errors import DiskFull, RunFolderError
 from r1eval.store.contracts import FORMATS, Manifest, Scores, check_formats
 from r1eval.store.files import (
-    disk_full_as_error as disk_full_as_error,
-)
-from r1eval.store.files import (
-    is_disk_full as is_disk_full,
-)
-from r1eval.store.files import (
-    json_line as json_line,
-)
-from r1eval.store.files import (
-    utf8_safe as utf8_safe,
-)
-from r1eval.store.files import (
-    write_json_atomic as write_json_atomic,
+    disk_full_as_error,
+    is_disk_full,
+    json_line,
+    utf8_safe,
+    write_json_atomic,
 )
 from r1eval.store.log import (
-    BULKY_FIELDS as BULKY_FIELDS,
-)
-from r1eval.store.log import (
-    ITEM_FIELDS as ITEM_FIELDS,
-)
-from r1eval.store.log import (
-    LOG as LOG,
-)
-from r1eval.store.log import (
-    Digest as Digest,
-)
-from r1eval.store.log import (
-    LogState as LogState,
-)
-from r1eval.store.log import (
-    read_completions as read_completions,
-)
-from r1eval.store.log import (
-    read_log as read_log,
+    BULKY_FIELDS,
+    ITEM_FIELDS,
+    LOG,
+    Digest,
+    LogState,
+    read_completions,
+    read_log,
 )
 from r1eval.store.snapshot import (
-    SNAPSHOT as SNAPSHOT,
-)
-from r1eval.store.snapshot import (
-    _load_state as _load_state,
-)
-from r1eval.store.snapshot import (
-    load_state as load_state,
-)
-from r1eval.store.snapshot import (
-    read_snapshot as read_snapshot,
-)
-from r1eval.store.snapshot import (
-    write_snapshot as write_snapshot,
+    SNAPSHOT,
+    load_state,
+    load_state_with_digest,
+    read_snapshot,
+    write_snapshot,
 )
 
 MANIFEST = "run.json"
@@ -88,6 +60,35 @@ SCORES = "scores.json"
 #: Shorter keys (``x``, for a local server that wants none) are not redacted from the log:
 #: that would rewrite the model's own words wherever those letters appear.
 MIN_SECRET_CHARS = 8
+
+#: What ``r1eval.store.folder`` offers: its own names, and those of the modules it was split into
+#: (files, log, snapshot), still importable from here.
+__all__ = [
+    "BULKY_FIELDS",
+    "ITEM_FIELDS",
+    "LOG",
+    "MANIFEST",
+    "MIN_SECRET_CHARS",
+    "SCORES",
+    "SNAPSHOT",
+    "Digest",
+    "LogState",
+    "RunFolder",
+    "disk_full_as_error",
+    "is_disk_full",
+    "is_run_folder",
+    "json_line",
+    "load_state",
+    "read_completions",
+    "read_log",
+    "read_manifest",
+    "read_scores",
+    "read_snapshot",
+    "run_folders",
+    "utf8_safe",
+    "write_json_atomic",
+    "write_snapshot",
+]
 
 
 def is_run_folder(path: Path) -> bool:
@@ -305,7 +306,7 @@ class RunFolder:
         """What the log says: read once, then kept current by ``append`` (so the end of a run
         does not read the whole log again)."""
         if self._state is None:
-            loaded = _load_state(self.path)
+            loaded = load_state_with_digest(self.path)
             self._state, self._digest = loaded.state, loaded.digest
             self._snapshot_current = loaded.snapshot_holds_all
         return self._state

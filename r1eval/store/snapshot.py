@@ -22,11 +22,11 @@ def load_state(run_dir: Path) -> LogState:
     """What the log of ``run_dir`` says: from its snapshot and the records appended since, when
     the snapshot is proven to be of this log, else from the whole log (the same state either
     way, and the same checks: a corrupt record in the middle of the log is an error)."""
-    return _load_state(run_dir).state
+    return load_state_with_digest(run_dir).state
 
 
 @dataclass
-class _Loaded:
+class LoadedState:
     """A log state as loaded, with what a snapshot of it must record."""
 
     state: LogState
@@ -34,14 +34,14 @@ class _Loaded:
     snapshot_holds_all: bool  # the snapshot on disk already holds all of ``state``
 
 
-def _load_state(run_dir: Path) -> _Loaded:
+def load_state_with_digest(run_dir: Path) -> LoadedState:
     with no_cyclic_gc():
         snapshot = _read_snapshot(run_dir)
         state, digest = snapshot or (LogState(), Digest())
         start = digest.size
         for record in read_log(run_dir / LOG, start, digest):
             state.add(record)
-    return _Loaded(state, digest, snapshot is not None and digest.size == start)
+    return LoadedState(state, digest, snapshot is not None and digest.size == start)
 
 
 # The snapshot: JSON lines. A header naming the log prefix it stands for: its size and the
