@@ -31,7 +31,7 @@ from r1eval.run.provenance import provenance
 from r1eval.run.runner import Order, Runner
 from r1eval.run.thinking import check_in_process
 from r1eval.scoring.scores import add_costs, score_task, tally
-from r1eval.store.contracts import Manifest, Scores
+from r1eval.store.contracts import Manifest, Scores, Serving
 from r1eval.store.folder import RunFolder, read_manifest
 from r1eval.task.data import LoadedTask, load_task
 from r1eval.task.registry import resolve
@@ -325,8 +325,9 @@ def _record_serving(folder: RunFolder, sequences: int, basis: str, backend: Back
     if isinstance(streams, bool):
         serving["streamed"] = streams
     manifest = folder.read_manifest()
-    if manifest is not None and manifest.serving != serving:
-        folder.write_manifest(manifest.model_copy(update={"serving": serving}))
+    if manifest is not None and (manifest.serving is None
+                                 or manifest.serving.record() != serving):
+        folder.write_manifest(manifest.model_copy(update={"serving": Serving(**serving)}))
 
 
 def _budget(prepared: PreparedRun) -> Budget | None:

@@ -130,6 +130,26 @@ class RunSettings(Contract):
     reasoning_delimiters: list[str] | None = None
 
 
+class Prices(Contract):
+    """The prices a run was costed at, USD per 1M tokens (``r1eval.run.prices``)."""
+
+    input_per_1m: Number
+    output_per_1m: Number
+    cached_input_per_1m: Number | None = None
+    source: str = ""
+
+
+class Serving(Contract):
+    """What the last session of a run used: samples in flight and why, and what it learned
+    of the server."""
+
+    samples_in_flight: int
+    basis: str
+    server_ignores_n: bool | None = None
+    streamed: bool | None = None
+    endpoints: list[dict[str, Any]] | None = None  # the replicas (several ``--base-url``)
+
+
 class Provenance(Contract):
     packages: dict[str, str | None] = Field(default_factory=dict)
     git: dict[str, Any] | None = None
@@ -145,13 +165,12 @@ class Manifest(Contract):
     identity: Identity
     config: RunSettings = Field(default_factory=RunSettings)
     tasks: dict[str, TaskEntry] = Field(default_factory=dict)
-    prices: dict[str, Any] | None = None
+    prices: Prices | None = None
     provenance: Provenance = Field(default_factory=Provenance)
     created: str | None = None
     server: dict[str, Any] | None = None  # the server's setup as it states it
-    serving: dict[str, Any] | None = None  # what the last session used (samples in flight)
+    serving: Serving | None = None
     regrades: list[dict[str, Any]] = Field(default_factory=list)
-    endpoints: list[str] | None = None  # the endpoints that answered, when several could
     completions: dict[str, Any] | None = None  # graded from a file (``r1eval grade``)
 
     @property
@@ -255,7 +274,7 @@ class Scores(Contract):
     complete: bool = False
     tasks: dict[str, TaskScore] = Field(default_factory=dict)
     cost_usd: Number | None = None
-    prices: dict[str, Any] | None = None
+    prices: Prices | None = None
 
 
 # ---------------------------------------------------------------------------- samples.jsonl
