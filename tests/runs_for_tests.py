@@ -45,7 +45,7 @@ def build_run(
     prepared = prepare(config, {}, key_explicit=False)
     graders = {t.task.name: t.task.grader for t in prepared.loaded}
     with RunFolder(prepared.run_dir) as folder:
-        folder.write_manifest({**prepared.manifest, "created": created})
+        folder.write_manifest(prepared.manifest.model_copy(update={"created": created}))
         for item in prepared.items[:stop_after]:
             completion = responder(item)
             if completion is None:

@@ -153,9 +153,9 @@ def test_a_run_through_vllm(fake_vllm: list[FakeLLM], tmp_path: Path) -> None:
         run_dir=tmp_path / "run", samples=4, grader_workers=1, concurrency=64,
     )
     prepared = prepare(config, {}, False, endpoint=identity_for(spec, None))
-    scores = execute(prepared, backend=backend_for(spec, None, None))["tasks"]
+    scores = execute(prepared, backend=backend_for(spec, None, None)).tasks
     for task, right in correct.items():
-        assert scores[task]["pass@1"] == pytest.approx(sum(right) / len(right))
+        assert scores[task].pass1 == pytest.approx(sum(right) / len(right))
     [engine] = fake_vllm
     assert all(p.n == 4 for _, params in engine.calls for p in params)  # K in one request
     assert sum(len(params) for _, params in engine.calls) == 16  # one per question

@@ -30,6 +30,7 @@ from r1eval.claims.render import render_markdown
 from r1eval.cli import main
 from r1eval.run.plan import WorkItem
 from r1eval.scoring import stats
+from r1eval.store.contracts import Sampling
 from r1eval.types import Completion
 
 TESTS = Path(__file__).resolve().parent
@@ -133,7 +134,8 @@ def view(
     }
     return TaskView(run="run", model="test-endpoint", task="aime24", score=score,
                     outcomes={f"q{i:02d}": o for i, o in enumerate(outcomes)},
-                    sampling=R1 if sampling is None else sampling, prompt=prompt,
+                    sampling=Sampling.model_validate(R1 if sampling is None else sampling),
+                    prompt=prompt,
                     questions_in_task=questions_in_task or len(outcomes), from_file=from_file,
                     limit=limit)
 

@@ -25,6 +25,7 @@ from r1eval.reports.table import scores_table
 from r1eval.run import config, thinking
 from r1eval.scoring.design import Assumptions, estimate_design
 from r1eval.scoring.power import Design
+from r1eval.store.contracts import Scores
 from r1eval.store.outcomes import STATUSES
 from r1eval.task.definition import Task
 
@@ -138,7 +139,7 @@ def test_percent_has_one_definition(
 def test_the_end_of_run_table_shows_percent_through_it() -> None:
     score = {"pass@1": 0.5, "ci_low": 0.25, "ci_high": None, "n_questions": 2,
              "n_questions_planned": 2, "samples_per_question": 1, "truncated_rate": 0.0,
-             "no_answer_rate": float("nan"), "n_errors": 0}
-    row = scores_table({"tasks": {"t": score}}).splitlines()[2]
+             "no_answer_rate": None, "n_errors": 0}
+    row = scores_table(Scores.model_validate({"tasks": {"t": score}})).splitlines()[2]
     assert [c.strip() for c in row.strip("|").split("|")][1:3] == ["50.0", "25.0--"]
-    assert row.split("|")[-3].strip() == "-"  # a missing rate, not "nan"
+    assert row.split("|")[-3].strip() == "-"  # a missing rate

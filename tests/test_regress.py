@@ -34,6 +34,7 @@ from r1eval.run.config import RunConfig
 from r1eval.run.evaluate import compute_scores, prepare
 from r1eval.scoring import stats
 from r1eval.scoring.stats import mcnemar_exact, paired_interval, unpaired_interval
+from r1eval.store.contracts import Manifest
 from r1eval.store.folder import RunFolder
 from r1eval.store.loading import load_run
 from r1eval.store.records import completion_record, error_record, grade_record
@@ -271,7 +272,8 @@ def build_run(
     prepared = prepare(config, {}, key_explicit=False)
     index = {(t.task.name, s.id): i for t in prepared.loaded for i, s in enumerate(t.samples)}
     with RunFolder(path) as folder:
-        folder.write_manifest({**prepared.manifest, "created": "2025-01-01T00:00:00"})
+        folder.write_manifest(
+            prepared.manifest.model_copy(update={"created": "2025-01-01T00:00:00"}))
         for item in prepared.items:
             number = index[item.task, item.sample.id]
             if number in failed:
@@ -488,9 +490,11 @@ def test_model_and_endpoint_are_meant_to_differ() -> None:
                                      "source": {"kind": "hub", "revision": "r"}}}}
 
     a, b = manifest("base", "http://a/v1"), manifest("tuned", "http://b/v1")
-    assert protocol_differences(a, b, ["aime24"]) == []
+    assert protocol_differences(Manifest.model_validate(a), Manifest.model_validate(b),
+                                ["aime24"]) == []
     b["tasks"]["aime24"]["source"]["revision"] = "s"
-    assert protocol_differences(a, b, ["aime24"]) == [
+    assert protocol_differences(Manifest.model_validate(a), Manifest.model_validate(b),
+                                ["aime24"]) == [
         "aime24 data: hub None/None/None@r vs hub None/None/None@s"
     ]
 

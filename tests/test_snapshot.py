@@ -180,7 +180,7 @@ def test_an_unwritable_snapshot_does_not_fail_the_run(run_dir: Path) -> None:
 def test_the_snapshot_is_written_in_chunks_and_read_back_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("r1eval.store.folder._SNAPSHOT_CHUNK", 3)
+    monkeypatch.setattr("r1eval.store.snapshot._SNAPSHOT_CHUNK", 3)
     logged(tmp_path, *[completion(f"k{i}") for i in (5, 1, 9, 0, 7, 3, 8)])
     lines = (tmp_path / SNAPSHOT).read_bytes().splitlines()
     assert [json.loads(line)[0] for line in lines[1:]] == ["completions"] * 3 + ["end"]

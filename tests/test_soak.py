@@ -87,7 +87,7 @@ def run(root: Path, name: str, server: OpenAIServer) -> dict[str, Any]:
         server.model, server.base_url, None, timeout_s=TIMEOUT_S, max_attempts=12,
         max_connections=32, backoff_initial_s=0.001, backoff_max_s=0.01, retry_after_max_s=0.01,
     )
-    return execute(prepared, backend=backend)["tasks"]["soak"]
+    return execute(prepared, backend=backend).tasks["soak"].record()
 
 
 def not_the_probe(body: dict[str, Any]) -> bool:

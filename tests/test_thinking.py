@@ -15,6 +15,7 @@ from r1eval.cli import main
 from r1eval.regress.paired import protocol_differences
 from r1eval.run.config import RunConfig, build_config
 from r1eval.run.evaluate import prepare
+from r1eval.store.contracts import Manifest, Sampling
 
 from openai_server import OpenAIServer
 
@@ -106,7 +107,7 @@ def test_a_config_file_gives_the_json_controls_as_tables(tmp_path: Path) -> None
 
 @pytest.mark.data
 def test_regress_names_each_control_that_differs(data_dir: Path) -> None:
-    def manifest(**controls: object) -> dict[str, object]:
+    def manifest(**controls: object) -> Manifest:
         config = RunConfig(model="m", base_url="http://127.0.0.1:9/v1", tasks=["aime24"],
                            limit=2, data_dir=data_dir, temperature=0.6, **controls)
         return prepare(config, {}, key_explicit=False).manifest
@@ -147,7 +148,8 @@ def test_compare_flags_controls_that_differ_from_the_sources_protocol(tmp_path: 
         score = {"pass@1": 0.5, "ci_low": 0.3, "ci_high": 0.7, "n_questions": 2,
                  "samples_per_question": 1, "truncated_rate": 0.0, "n_errors": 0}
         task = TaskView(run="run", model="m", task="aime24", score=score,
-                        outcomes={"a": [True], "b": [False]}, sampling=sampling, prompt="r1",
+                        outcomes={"a": [True], "b": [False]},
+                        sampling=Sampling.model_validate(sampling), prompt="r1",
                         questions_in_task=2, from_file=False)
         [row] = compare_views([task], reported, {"aime24"}, 0.05, "m")
         return list(row.notes)

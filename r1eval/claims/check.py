@@ -169,8 +169,7 @@ def check_reproduction(
     runnable = set(runnable)
     for index, run in enumerate(runs):
         name = (as_names[index] if index < len(as_names) else None) or run.model
-        served = tuple(server_differences(runs[0].manifest.get("server"),
-                                          run.manifest.get("server"),
+        served = tuple(server_differences(runs[0].manifest.server, run.manifest.server,
                                           (runs[0].name, run.name))) if index else ()
         rows += [replace(row, notes=row.notes + served)
                  for row in compare_views(task_views(run), reported, runnable, margin, name)]
@@ -288,7 +287,7 @@ def _protocol_flags(view: TaskView, protocol: Protocol | None) -> list[str]:
         return ["source states no protocol"]
     checks = (_samples_flag, _temperature_flag, _top_p_flag, _tokens_flag, _prompt_flag)
     flags = [flag for check in checks if (flag := check(view, protocol)) is not None]
-    return flags + control_differences(view.sampling, protocol.model_dump())
+    return flags + control_differences(view.sampling.model_dump(), protocol.model_dump())
 
 
 def _unset(view: TaskView) -> str:
@@ -303,7 +302,7 @@ def _samples_flag(view: TaskView, protocol: Protocol) -> str | None:
 
 
 def _temperature_flag(view: TaskView, protocol: Protocol) -> str | None:
-    wanted, used = protocol.temperature, view.sampling.get("temperature")
+    wanted, used = protocol.temperature, view.sampling.temperature
     if wanted is None or used == wanted:
         return None
     if used is None:
@@ -314,14 +313,14 @@ def _temperature_flag(view: TaskView, protocol: Protocol) -> str | None:
 
 
 def _top_p_flag(view: TaskView, protocol: Protocol) -> str | None:
-    wanted, used = protocol.top_p, view.sampling.get("top_p")
+    wanted, used = protocol.top_p, view.sampling.top_p
     if wanted is None or used == wanted:
         return None
     return f"top-p {_unset(view) if used is None else f'{used:g}'} vs {wanted:g}"
 
 
 def _tokens_flag(view: TaskView, protocol: Protocol) -> str | None:
-    wanted, used = protocol.max_tokens, view.sampling.get("max_tokens")
+    wanted, used = protocol.max_tokens, view.sampling.max_tokens
     if wanted is None or (used is not None and used >= wanted):
         return None
     if used is None:

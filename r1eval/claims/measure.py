@@ -17,6 +17,7 @@ from r1eval.claims.reproduction import SameQuestions, outcome_counts, same_quest
 from r1eval.percent import is_missing, percent_text
 from r1eval.scoring import stats
 from r1eval.scoring.power import Design, questions_needed, samples_needed
+from r1eval.store.contracts import Sampling, TaskEntry
 from r1eval.store.loading import Run
 from r1eval.store.outcomes import outcomes_by_question
 from r1eval.task.prompts import MATH_PROMPT, MMLU_PRO_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash
@@ -124,7 +125,7 @@ class TaskView:
     task: str
     score: dict[str, Any]
     outcomes: dict[str, list[bool]]
-    sampling: dict[str, Any]
+    sampling: Sampling
     prompt: str
     questions_in_task: int | None
     from_file: bool
@@ -133,19 +134,19 @@ class TaskView:
 
 def task_views(run: Run) -> list[TaskView]:
     """Every scored task of ``run``."""
-    identity = run.manifest.get("identity", {})
-    from_file = is_replayed(identity.get("endpoint", {}).get("base_url"))
+    identity = run.manifest.identity
+    from_file = is_replayed(identity.endpoint.base_url)
     views = []
     for score in run.scores.to_dict("records"):
         task = str(score["task"])
-        entry = run.manifest.get("tasks", {}).get(task, {})
+        entry = run.manifest.tasks.get(task) or TaskEntry()
         views.append(TaskView(
             run=run.name, model=run.model, task=task, score=_plain(score),
             outcomes={q: list(o) for q, o in outcomes_by_question(run.samples, task).items()},
-            sampling=identity.get("sampling", {}),
-            prompt=prompt_styles().get(entry.get("prompt_hash", ""), "custom"),
-            questions_in_task=entry.get("questions"), from_file=from_file,
-            limit=(run.manifest.get("config") or {}).get("limit"),
+            sampling=identity.sampling,
+            prompt=prompt_styles().get(entry.prompt_hash or "", "custom"),
+            questions_in_task=entry.questions, from_file=from_file,
+            limit=run.manifest.config.limit,
         ))
     return views
 

@@ -68,4 +68,4 @@ def main(args: argparse.Namespace) -> int:
     scores = execute(prepared, lambda p: print(f"run folder: {p}", file=sys.stderr),
                      backend=backend)
     print(scores_table(scores))
-    return 1 if any(task["n_errors"] for task in scores["tasks"].values()) else 0
+    return 1 if any(task.n_errors for task in scores.tasks.values()) else 0

@@ -62,14 +62,14 @@ def summary_table(result: RegradeResult) -> str:
     header = ["task", "responses", "verdicts changed", "wrong -> right", "right -> wrong",
               "pass@1 % before", "pass@1 % after"]
     rows = []
-    for task, score in result.scores["tasks"].items():
+    for task, score in result.scores.tasks.items():
         regraded = [r for r in result.regraded if r.task == task]
         changed = result.changed(task)
         rows.append([
             task, len(regraded), len(changed),
             sum(r.status_after == "right" for r in changed),
             sum(r.status_before == "right" for r in changed),
-            percent_text(result.pass1_before.get(task)), percent_text(score.get("pass@1")),
+            percent_text(result.pass1_before.get(task)), percent_text(score.pass1),
         ])
     return markdown_table(header, rows)
 

@@ -174,7 +174,7 @@ def main(args: argparse.Namespace) -> int:
         order=LongestFirst((args.history,), config.model),
     )
     print(scores_table(scores))
-    errors = sum(task["n_errors"] for task in scores["tasks"].values())
+    errors = sum(task.n_errors for task in scores.tasks.values())
     if errors:
         print(f"r1eval: {errors} requests failed; run the same command again to retry only "
               "those", file=sys.stderr)

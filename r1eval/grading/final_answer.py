@@ -14,9 +14,8 @@ format's answer markers); an opening delimiter never closed means no answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from r1eval.types import Completion, Grade, Grader
 
@@ -67,11 +66,10 @@ def trace_formats(names: Iterable[str] = DEFAULT_DELIMITERS) -> tuple[TraceForma
 DEFAULT_FORMATS = trace_formats()
 
 
-def run_trace_formats(manifest: Mapping[str, Any]) -> tuple[TraceFormat, ...]:
-    """The reasoning delimiters a run was made with (its run.json; a run older than the
-    setting: the default ones). Raises ``ValueError`` for an unknown name."""
-    names = (manifest.get("config") or {}).get("reasoning_delimiters") or DEFAULT_DELIMITERS
-    return trace_formats(names)
+def run_trace_formats(recorded: Sequence[str] | None) -> tuple[TraceFormat, ...]:
+    """The reasoning delimiters a run was made with, as its run.json records them (a run
+    older than the setting: the default ones). Raises ``ValueError`` for an unknown name."""
+    return trace_formats(recorded or DEFAULT_DELIMITERS)
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,9 @@ from r1eval.regress.pairing import (
     question_records,
 )
 from r1eval.regress.permutation import PermutationResult, inverted_interval, paired_test
-from r1eval.run.thinking import control_differences
+from r1eval.run.protocol import protocol_differences
 from r1eval.scoring import stats
 from r1eval.store.loading import Run
-from r1eval.task.registry import current_prompt_hash
 
 __all__ = [
     "IMPROVEMENT",
@@ -79,8 +78,6 @@ REGRESSION: RegressionVerdict = "regression"
 IMPROVEMENT: RegressionVerdict = "improvement"
 NO_CHANGE: RegressionVerdict = "no significant change"
 
-SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "stop")
-TASK_FIELDS = ("version", "prompt_hash", "grader")
 
 
 @dataclass(frozen=True)
@@ -147,67 +144,19 @@ class Comparison:
 # ------------------------------------------------------------------------------ protocol
 
 
-def _data_identity(source: Mapping[str, Any] | None) -> str:
-    """What identifies a task's data: the Hub dataset at its revision, or the file checksum."""
-    source = source or {}
-    if source.get("kind") == "hub":
-        where = "/".join(str(source.get(k)) for k in ("dataset", "config", "split"))
-        return f"hub {where}@{source.get('revision')}"
-    return f"file sha256 {source.get('sha256')}"
-
-
-def _task_differences(name: str, base: Mapping[str, Any], cand: Mapping[str, Any]) -> list[str]:
-    def value(entry: Mapping[str, Any], key: str) -> object:
-        recorded = entry.get(key)
-        return current_prompt_hash(name, recorded) if key == "prompt_hash" else recorded
-
-    found = [
-        f"{name} {key}: {value(base, key)} vs {value(cand, key)}"
-        for key in TASK_FIELDS
-        if value(base, key) != value(cand, key)
-    ]
-    data_base, data_cand = _data_identity(base.get("source")), _data_identity(cand.get("source"))
-    if data_base != data_cand:
-        found.append(f"{name} data: {data_base} vs {data_cand}")
-    return found
-
-
-def protocol_differences(
-    base: Mapping[str, Any], candidate: Mapping[str, Any], tasks: Iterable[str]
-) -> list[str]:
-    """Differences between two run manifests that bias a comparison (``base vs candidate``):
-    sampling parameters and thinking controls, and per task its version, prompt, grader and
-    data. The model and endpoint are meant to differ and are not compared."""
-    sampling_base = (base.get("identity") or {}).get("sampling") or {}
-    sampling_cand = (candidate.get("identity") or {}).get("sampling") or {}
-    found = [
-        f"{key}: {sampling_base.get(key)} vs {sampling_cand.get(key)}"
-        for key in SAMPLING_FIELDS
-        if sampling_base.get(key) != sampling_cand.get(key)
-    ] + control_differences(sampling_base, sampling_cand)
-    for name in tasks:
-        found += _task_differences(
-            name, base.get("tasks", {}).get(name) or {}, candidate.get("tasks", {}).get(name) or {}
-        )
-    return found
-
-
 def _notes(base: Run, candidate: Run, tasks: Iterable[str]) -> list[str]:
     """Differences worth knowing that do not bias the comparison."""
     notes = []
     for name in tasks:
-        k_base = base.manifest.get("tasks", {}).get(name, {}).get("samples_per_question")
-        k_cand = candidate.manifest.get("tasks", {}).get(name, {}).get("samples_per_question")
+        k_base, k_cand = (run.manifest.tasks[name].samples_per_question
+                          if name in run.manifest.tasks else None for run in (base, candidate))
         if k_base != k_cand:
             notes.append(f"{name}: {k_base} samples per question in the base run, {k_cand} in "
                          "the candidate run (each question's pass@1 is over its own run's)")
-    versions = [
-        (r.manifest.get("provenance") or {}).get("packages", {}).get("math-verify")
-        for r in (base, candidate)
-    ]
+    versions = [r.manifest.provenance.packages.get("math-verify") for r in (base, candidate)]
     if versions[0] != versions[1]:
         notes.append(f"math-verify {versions[0]} graded the base run, {versions[1]} the candidate")
-    return notes + server_differences(base.manifest.get("server"), candidate.manifest.get("server"))
+    return notes + server_differences(base.manifest.server, candidate.manifest.server)
 
 
 def _regression_verdict(result: PermutationResult) -> RegressionVerdict:
@@ -262,7 +211,7 @@ def compare_task(
 
 
 def _manifest_tasks(run: Run) -> set[str]:
-    return set(run.manifest.get("tasks") or {})
+    return set(run.manifest.tasks)
 
 
 def _task_names(base: Run, candidate: Run, wanted: Sequence[str] | None) -> list[str]:

@@ -36,6 +36,7 @@ from r1eval.grading.final_answer import (
 from r1eval.regress.paired import Comparison
 from r1eval.reports.mathjax import mathjax_script
 from r1eval.reports.views import lengths, overview, question_table, regression
+from r1eval.store.contracts import DataSource
 from r1eval.store.loading import Run
 from r1eval.task.data import load_task
 from r1eval.task.multiple_choice import question_as_shown
@@ -55,7 +56,7 @@ def question_texts(
     texts: dict[str, dict[str, Sample]] = {}
     notes: list[str] = []
     known = available_tasks(task_dir)
-    for name, entry in run.manifest.get("tasks", {}).items():
+    for name, entry in run.manifest.tasks.items():
         task = known.get(name)
         if task is None:
             notes.append(f"{name}: task not installed, questions not shown")
@@ -64,7 +65,7 @@ def question_texts(
             notes.append(f"{name}: question text left out at its authors' request "
                          "(--include-gpqa-text to include it)")
             continue
-        folder = data_dir or _recorded_data_dir(entry.get("source", {}), task.local.path)
+        folder = data_dir or _recorded_data_dir(entry.source, task.local.path)
         try:
             loaded = load_task(task, folder)
         except DataError as error:
@@ -74,12 +75,11 @@ def question_texts(
     return {"texts": texts, "notes": notes}
 
 
-def _recorded_data_dir(source: dict[str, Any], relative: str) -> Path | None:
+def _recorded_data_dir(source: DataSource, relative: str) -> Path | None:
     """The local data folder a run read, from the location it recorded."""
-    location = source.get("location")
-    if source.get("kind") != "local" or not location:
+    if source.kind != "local" or not source.location:
         return None
-    path = Path(location)
+    path = Path(source.location)
     for _ in Path(relative).parts:
         path = path.parent
     return path
@@ -90,7 +90,7 @@ def _sample_rows(run: Run, texts: dict[str, dict[str, Sample]]) -> list[list[Any
     an order of its own (GPQA shuffles them); otherwise the page shows the question table's."""
     rows = []
     try:
-        formats = run_trace_formats(run.manifest)
+        formats = run_trace_formats(run.manifest.config.reasoning_delimiters)
     except ValueError:  # a run.json edited by hand: show the default split
         formats = DEFAULT_FORMATS
     for s in run.samples.to_dict("records"):
@@ -127,7 +127,7 @@ def _split(
 
 
 def _token_limit(run: Run) -> int | None:
-    limit = run.manifest.get("identity", {}).get("sampling", {}).get("max_tokens")
+    limit = run.manifest.identity.sampling.max_tokens
     return int(limit) if isinstance(limit, int | float) else None
 
 

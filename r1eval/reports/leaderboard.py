@@ -12,6 +12,7 @@ import pandas as pd
 
 from r1eval.claims.published import Reported
 from r1eval.percent import as_percent
+from r1eval.store.contracts import TaskEntry
 from r1eval.store.loading import Run, RunSet
 
 LONG_COLUMNS = [
@@ -26,31 +27,25 @@ LONG_COLUMNS = [
 MEASURED = "measured by r1eval"
 
 
-def _dataset(source: dict[str, Any]) -> str | None:
-    if source.get("kind") == "hub":
-        return f"{source.get('dataset')}@{source.get('revision')}"
-    if source.get("sha256"):
-        return f"sha256:{source['sha256']}"
-    return None
 
 
 def _provenance(run: Run, task: str) -> dict[str, Any]:
     manifest = run.manifest
-    entry = manifest.get("tasks", {}).get(task, {})
-    prov = manifest.get("provenance", {})
-    packages = prov.get("packages", {})
-    git = prov.get("git") or {}
-    sampling = manifest["identity"]["sampling"]
+    entry = manifest.tasks.get(task) or TaskEntry()
+    prov = manifest.provenance
+    packages = prov.packages
+    git = prov.git or {}
+    sampling = manifest.identity.sampling
     return {
-        "run": run.name, "date": run.created, "r1eval_version": manifest.get("r1eval_version"),
+        "run": run.name, "date": run.created, "r1eval_version": manifest.r1eval_version,
         "git_commit": git.get("commit"), "git_dirty": git.get("dirty"),
-        "task_version": entry.get("version"), "dataset": _dataset(entry.get("source", {})),
-        "prompt_hash": entry.get("prompt_hash"), "grader": entry.get("grader"),
+        "task_version": entry.version, "dataset": entry.source.label,
+        "prompt_hash": entry.prompt_hash, "grader": entry.grader,
         "math_verify_version": packages.get("math-verify"),
         "aiohttp_version": packages.get("aiohttp"), "datasets_version": packages.get("datasets"),
-        "python": prov.get("python"), "temperature": sampling.get("temperature"),
-        "top_p": sampling.get("top_p"), "max_tokens": sampling.get("max_tokens"),
-        "endpoint": manifest["identity"]["endpoint"].get("base_url"),
+        "python": prov.python, "temperature": sampling.temperature,
+        "top_p": sampling.top_p, "max_tokens": sampling.max_tokens,
+        "endpoint": manifest.identity.endpoint.base_url,
     }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from r1eval.percent import percent_text
+from r1eval.store.contracts import Scores
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -27,22 +28,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def scores_table(scores: dict[str, Any]) -> str:
+def scores_table(scores: Scores) -> str:
     """The end-of-run table: score in % with its 95% interval, and what might distort it."""
     header = ["task", "pass@1 %", "95% CI", "questions", "K", "cons@K %", "truncated %",
               "no answer %", "errors"]
     rows = []
-    for name, s in scores["tasks"].items():
-        k = s["samples_per_question"]
+    for name, s in scores.tasks.items():
+        k = s.samples_per_question
         rows.append([
             name,
-            percent_text(s["pass@1"]),
-            f"{percent_text(s['ci_low'])}-{percent_text(s['ci_high'])}",
-            f"{s['n_questions']}/{s['n_questions_planned']}",
+            percent_text(s.pass1),
+            f"{percent_text(s.ci_low)}-{percent_text(s.ci_high)}",
+            f"{s.n_questions}/{s.n_questions_planned}",
             k,
-            percent_text(s.get(f"cons@{k}")) if k > 1 else "-",
-            percent_text(s["truncated_rate"]),
-            percent_text(s["no_answer_rate"]),
-            s["n_errors"],
+            percent_text(s.at_k("cons")) if k is not None and k > 1 else "-",
+            percent_text(s.truncated_rate),
+            percent_text(s.no_answer_rate),
+            s.n_errors,
         ])
     return markdown_table(header, rows)

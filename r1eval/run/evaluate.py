@@ -26,10 +26,12 @@ from r1eval.run.config import DEFAULT_SEQUENCES, RunConfig
 from r1eval.run.plan import build_plan
 from r1eval.run.prices import Price, price_for, price_record
 from r1eval.run.progress import Progress
+from r1eval.run.protocol import leaf_differences
 from r1eval.run.provenance import provenance
 from r1eval.run.runner import Order, Runner
 from r1eval.run.thinking import check_in_process
 from r1eval.scoring.scores import add_costs, score_task, tally
+from r1eval.store.contracts import Manifest, Scores, Serving
 from r1eval.store.folder import RunFolder, read_manifest
 from r1eval.task.data import LoadedTask, load_task
 from r1eval.task.registry import resolve
@@ -45,7 +47,7 @@ class PreparedRun:
     items: list[WorkItem]
     run_dir: Path
     api_key: str | None
-    manifest: dict[str, Any]
+    manifest: Manifest
     price: Price | None = None
 
 
@@ -68,16 +70,16 @@ def api_key_from(config: RunConfig, environ: Mapping[str, str], explicit: bool) 
 _DEFINING_TASK_FIELDS = ("version", "prompt_hash", "questions", "samples_per_question")
 
 
-def default_run_dir(model: str, manifest: Mapping[str, Any], limit: int | None) -> Path:
+def default_run_dir(model: str, manifest: Manifest, limit: int | None) -> Path:
     """``results/<model>-<tasks>-<hash>``: named by what defines the run (model, endpoint,
     sampling, tasks with their version, prompt, question count and K, ``--limit``), never by
     the clock, so the same command finds its own folder again and resumes, and a changed
     setting gets a folder of its own."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_") or "model"
-    tasks = manifest["tasks"]
+    tasks = manifest.tasks
     definition = {
-        "identity": manifest["identity"], "limit": limit,
-        "tasks": {name: {f: entry.get(f) for f in _DEFINING_TASK_FIELDS}
+        "identity": manifest.identity.record(), "limit": limit,
+        "tasks": {name: {f: getattr(entry, f) for f in _DEFINING_TASK_FIELDS}
                   for name, entry in tasks.items()},
     }
     digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:8]
@@ -129,16 +131,17 @@ def prepare(
 
     endpoint = endpoint or anchored_endpoint(
         config, lambda e: config.run_dir or default_run_dir(
-            config.model, {"identity": identity(e), "tasks": task_entries}, config.limit))
+            config.model, Manifest.model_validate({"identity": identity(e), "tasks": task_entries}),
+            config.limit))
     items = build_plan(loaded, per_task, endpoint, sampling)
-    manifest = {
+    manifest = Manifest.model_validate({
         "r1eval_version": __version__,
         "identity": identity(endpoint),
         "config": config.model_dump(mode="json", exclude={"run_dir"}),
         "tasks": task_entries,
         "prices": price_record(price),
         "provenance": provenance(),
-    }
+    })
     run_dir = config.run_dir or default_run_dir(config.model, manifest, config.limit)
     return PreparedRun(config, loaded, items, run_dir, api_key, manifest, price)
 
@@ -153,31 +156,18 @@ def anchored_endpoint(config: RunConfig, folder_of: Callable[[dict[str, str]], P
         return first
     for spec in endpoints_for(config.model, config.base_url):
         candidate = endpoint_identity(config.model, spec.url)
-        recorded = read_manifest(folder_of(candidate)) or {}
-        if (recorded.get("identity") or {}).get("endpoint") == candidate:
+        recorded = read_manifest(folder_of(candidate))
+        if recorded is not None and recorded.identity.endpoint.record() == candidate:
             return candidate
     return first
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
-    """``a.b: X in the folder, Y now`` for each leaf that differs."""
-    found = []
-    for key in sorted(set(old) | set(new)):
-        before, after = old.get(key), new.get(key)
-        if isinstance(before, dict) and isinstance(after, dict):
-            nested = _differences(before, after, f"{prefix}{key}.")
-            found += [nested] if nested else []
-        elif before != after:
-            found.append(f"{prefix}{key}: {before} in the folder, {after} now")
-    return "; ".join(found)
-
-
 def _merge_manifest(
-    old: dict[str, Any] | None,
-    new: dict[str, Any],
+    old: Manifest | None,
+    new: Manifest,
     where: Path,
     legacy_prompt_hashes: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Refuse to mix runs that would answer differently; keep the history of task entries.
 
     A folder begun before prompt hashes covered the rendered prompt recorded the hash of the
@@ -185,26 +175,27 @@ def _merge_manifest(
     the guarantee such runs had, and its entry then takes the rendered prompt's hash.
     """
     if old is None:
-        return {**new, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    if old.get("identity") != new["identity"]:
-        differences = _differences(old.get("identity") or {}, new["identity"])
+        return new.model_copy(update={"created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    if old.identity.record() != new.identity.record():
+        differences = leaf_differences(old.identity.record(), new.identity.record())
         raise RunFolderError(
             f"{where} holds a run of another model, endpoint or sampling setup "
             f"({differences}); use a new --run-dir"
         )
-    for name, entry in new["tasks"].items():
-        before = old.get("tasks", {}).get(name)
+    for name, entry in new.tasks.items():
+        before = old.tasks.get(name)
         for field in ("version", "prompt_hash"):
-            if before is not None and before.get(field) != entry[field]:
+            if before is not None and getattr(before, field) != getattr(entry, field):
                 legacy = (legacy_prompt_hashes or {}).get(name)
-                if field == "prompt_hash" and legacy is not None and before[field] == legacy:
+                if field == "prompt_hash" and legacy is not None and before.prompt_hash == legacy:
                     continue
                 raise RunFolderError(
                     f"{where}: task {name} changed {field} since this run began; "
                     "use a new --run-dir"
                 )
-    tasks = {**old.get("tasks", {}), **new["tasks"]}
-    return {**old, **new, "tasks": tasks, "created": old.get("created")}
+    merged = {**old.record(), **new.record(), "created": old.created}
+    merged["tasks"] = {**old.record()["tasks"], **new.record()["tasks"]}
+    return Manifest.model_validate(merged)
 
 
 def execute(
@@ -212,7 +203,7 @@ def execute(
     on_open: Callable[[Path], None] | None = None,
     backend: Backend | None = None,
     order: Order | None = None,
-) -> dict[str, Any]:
+) -> Scores:
     """Check the endpoint, run what is missing, and return the scores (also in scores.json).
 
     The endpoint is checked (``Preflight``) before the run folder is created or touched, so
@@ -233,7 +224,7 @@ def _endpoint_backend(prepared: PreparedRun) -> Backend:
         config.base_url,
         prepared.api_key,
         local=config.local_options(),
-        anchor=prepared.manifest["identity"]["endpoint"].get("base_url"),
+        anchor=prepared.manifest.identity.endpoint.base_url,
         timeout_s=config.timeout,
         max_attempts=config.max_attempts,
         max_connections=config.concurrency or MAX_CONNECTIONS,
@@ -248,7 +239,7 @@ async def _execute(
     on_open: Callable[[Path], None] | None,
     backend: Backend,
     order: Order | None,
-) -> dict[str, Any]:
+) -> Scores:
     try:
         if isinstance(backend, Preflight):
             await backend.preflight()
@@ -260,7 +251,7 @@ async def _execute(
                 {t.task.name: t.task.legacy_prompt_hash for t in prepared.loaded},
             )
             if server is not None:  # this session's server, as it said
-                manifest = {**manifest, "server": server}
+                manifest = manifest.model_copy(update={"server": server})
             folder.write_manifest(manifest)
             if on_open is not None:
                 on_open(folder.path)
@@ -298,8 +289,8 @@ async def _run(
 ) -> None:
     config = prepared.config
     sequences, basis = await sequence_limit(config, backend)
-    if (server := (folder.read_manifest() or {}).get("server")) is not None:
-        print(f"r1eval: server: {describe(server)}", file=sys.stderr)
+    if (manifest := folder.read_manifest()) is not None and manifest.server is not None:
+        print(f"r1eval: server: {describe(manifest.server)}", file=sys.stderr)
     print(f"r1eval: up to {sequences} samples in flight ({basis})", file=sys.stderr)
     _record_serving(folder, sequences, basis, backend)
     with GraderPool(workers=config.grader_workers, timeout_s=config.grade_timeout) as pool:
@@ -335,9 +326,10 @@ def _record_serving(folder: RunFolder, sequences: int, basis: str, backend: Back
     streams = getattr(backend, "streams", None)
     if isinstance(streams, bool):
         serving["streamed"] = streams
-    manifest = folder.read_manifest() or {}
-    if manifest.get("serving") != serving:
-        folder.write_manifest({**manifest, "serving": serving})
+    manifest = folder.read_manifest()
+    if manifest is not None and (manifest.serving is None
+                                 or manifest.serving.record() != serving):
+        folder.write_manifest(manifest.model_copy(update={"serving": Serving(**serving)}))
 
 
 def _budget(prepared: PreparedRun) -> Budget | None:
@@ -348,7 +340,7 @@ def _budget(prepared: PreparedRun) -> Budget | None:
                   price=prepared.price)
 
 
-def compute_scores(prepared: PreparedRun, folder: RunFolder) -> dict[str, Any]:
+def compute_scores(prepared: PreparedRun, folder: RunFolder) -> Scores:
     tallies = tally(prepared.items, folder.state())
     tasks = {
         t.task.name: score_task(tallies[t.task.name], t.task.breakdown)
@@ -361,4 +353,4 @@ def compute_scores(prepared: PreparedRun, folder: RunFolder) -> dict[str, Any]:
         "complete": all(task["complete"] for task in tasks.values()),
         "tasks": tasks,
     }
-    return add_costs(scores, prepared.price)
+    return Scores.model_validate(add_costs(scores, prepared.price))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from r1eval.errors import UsageError
+from r1eval.store.contracts import Prices
 
 PER_TOKENS = 1_000_000
 
@@ -98,8 +98,9 @@ def price_record(price: Price | None) -> dict[str, Any] | None:
             "cached_input_per_1m": price.cached_input, "source": price.source}
 
 
-def price_from_record(record: Mapping[str, Any] | None) -> Price | None:
-    if not record:
+def price_from_record(record: Prices | None) -> Price | None:
+    """The price a run recorded (``price_record``)."""
+    if record is None:
         return None
-    return Price(input=record["input_per_1m"], output=record["output_per_1m"],
-                 source=record.get("source", ""), cached_input=record.get("cached_input_per_1m"))
+    return Price(input=record.input_per_1m, output=record.output_per_1m, source=record.source,
+                 cached_input=record.cached_input_per_1m)

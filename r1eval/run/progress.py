@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from r1eval.run.prices import Price
-from r1eval.store.folder import LogState
+from r1eval.store.log import LogState
 from r1eval.types import Completion, Grade, WorkItem
 
 __all__ = ["Progress", "TaskCounts", "task_counts"]

@@ -25,8 +25,8 @@ from r1eval.backends.replay import (
 from r1eval.run.config import RunConfig
 from r1eval.run.evaluate import PreparedRun, prepare
 from r1eval.run.plan import group_requests, request_key
-from r1eval.store.folder import load_state
 from r1eval.store.outcomes import samples_per_question
+from r1eval.store.snapshot import load_state
 from r1eval.types import WorkItem
 
 __all__ = ["prepare_replay"]
@@ -59,13 +59,13 @@ def _replay_plan(
                  request_key(endpoint, sampling, r.prompt.messages, task, r.sample.id, r.repeat))
         for r in replayed
     ]
-    manifest: dict[str, Any] = {
-        **prepared.manifest,
-        "tasks": {task: {**prepared.manifest["tasks"][task],
-                         "samples_per_question": samples_per_question(r.repeat for r in replayed)}},
+    entry = prepared.manifest.tasks[task].model_copy(
+        update={"samples_per_question": samples_per_question(r.repeat for r in replayed)})
+    manifest = prepared.manifest.model_copy(update={
+        "tasks": {task: entry},
         "completions": {"file": str(path.resolve()), "responses": len(items),
                         "sha256": endpoint["base_url"].removeprefix(FILE_URL)},
-    }
+    })
     return dataclasses.replace(prepared, items=items, manifest=manifest)
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from r1eval.errors import RunFolderError
-from r1eval.store.folder import load_state, manifest_model, read_manifest, run_folders
+from r1eval.store.folder import read_manifest, run_folders
+from r1eval.store.snapshot import load_state
 from r1eval.types import WorkItem
 
 __all__ = ["LongestFirst", "QuestionKey", "expected_tokens", "order_groups"]
@@ -95,7 +96,10 @@ def _lengths(run_dir: Path) -> tuple[str, list[tuple[QuestionKey, float]]] | Non
     response's count shared by its choices: ``Usage.shared_by``); None (with a warning) when
     the run cannot be read."""
     try:
-        model = manifest_model(read_manifest(run_dir) or {})
+        manifest = read_manifest(run_dir)
+        if manifest is None:
+            raise RunFolderError(f"{run_dir} holds no run.json")
+        model = manifest.model
         completions = load_state(run_dir).completions.values()
     except (RunFolderError, OSError, ValueError, KeyError, TypeError) as error:
         log.warning("ignoring the history in %s: %s", run_dir, error)

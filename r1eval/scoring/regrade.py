@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,9 @@ from r1eval.run.prices import price_from_record
 from r1eval.run.progress import Progress, TaskCounts
 from r1eval.run.provenance import git_revision
 from r1eval.scoring.scores import add_costs, score_task, tally
-from r1eval.store.folder import SCORES, LogState, RunFolder, is_run_folder, read_completions
+from r1eval.store.contracts import Manifest, Scores, TaskScore
+from r1eval.store.folder import RunFolder, is_run_folder, read_scores
+from r1eval.store.log import LogState, read_completions
 from r1eval.store.outcomes import SampleStatus, sample_status
 from r1eval.store.records import completion_from_record, grade_record
 from r1eval.task.definition import Task
@@ -76,7 +77,7 @@ class RegradeResult:
     path: Path
     regraded: list[Regraded]
     pass1_before: dict[str, float | None]
-    scores: dict[str, Any]
+    scores: Scores
     graders: dict[str, str]
     written: bool
 
@@ -102,16 +103,17 @@ def regrade_run(
     if not is_run_folder(path):
         raise RunFolderError(f"{path} is not a run folder (no run.json)")
     with RunFolder(path) as folder:
-        manifest = folder.read_manifest() or {}
+        manifest = folder.read_manifest()
+        assert manifest is not None  # a run folder: its run.json was there
         state = folder.state()
         if dry_run:  # rescored on a copy: the folder's state must stay what its log says
             state = dataclasses.replace(state, grades=dict(state.grades))
         tasks = _tasks(state, manifest, task_dir)
         records = read_completions(path, set(state.completions))
         grades = _grade_all(records, {n: t.grader for n, t in tasks.items()}, workers, timeout_s,
-                            _run_trace_formats(manifest))
+                            _run_trace_formats(manifest.config.reasoning_delimiters))
         regraded = [_regraded(state, records[key], grade) for key, grade in grades.items()]
-        old_scores = _old_scores(path)
+        old_scores = read_scores(path)
         for item, new in zip(items_from_log(state, list(grades)), regraded, strict=True):
             record = {**grade_record(item, new.after), "regraded": True}
             if dry_run:
@@ -123,15 +125,15 @@ def regrade_run(
         if not dry_run:
             folder.write_scores(scores)
             folder.write_manifest(_record_regrade(manifest, graders, regraded))
-    pass1 = {name: task.get("pass@1") for name, task in old_scores.get("tasks", {}).items()}
+    pass1 = {name: task.pass1 for name, task in old_scores.tasks.items()}
     return RegradeResult(path, regraded, pass1, scores, graders, written=not dry_run)
 
 
-def _tasks(state: LogState, manifest: Mapping[str, Any], task_dir: Path | None) -> dict[str, Task]:
+def _tasks(state: LogState, manifest: Manifest, task_dir: Path | None) -> dict[str, Task]:
     """The current definition of every task with responses in the log."""
     names = sorted({record["task"] for record in state.completions.values()})
     if task_dir is None:
-        configured = (manifest.get("config") or {}).get("task_dir")
+        configured = manifest.config.task_dir
         task_dir = Path(configured) if configured and Path(configured).is_dir() else None
     return {task.name: task for task in resolve(names, task_dir)}
 
@@ -140,9 +142,9 @@ def _grader_name(grader: Grader) -> str:
     return f"{grader.__module__}.{grader.__qualname__}"
 
 
-def _run_trace_formats(manifest: Mapping[str, Any]) -> tuple[TraceFormat, ...]:
+def _run_trace_formats(delimiters: Sequence[str] | None) -> tuple[TraceFormat, ...]:
     try:
-        return run_trace_formats(manifest)
+        return run_trace_formats(delimiters)
     except ValueError as error:
         raise RunFolderError(f"run.json: {error}") from None
 
@@ -198,52 +200,41 @@ def items_from_log(state: LogState, keys: Iterable[str] | None = None) -> list[W
     return items
 
 
-def _old_scores(path: Path) -> dict[str, Any]:
-    """The scores.json being replaced (the regrade keeps what grading does not change)."""
-    try:
-        data = json.loads((path / SCORES).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except json.JSONDecodeError as error:
-        raise RunFolderError(f"{path / SCORES}: not valid JSON ({error.msg})") from None
-    return data if isinstance(data, dict) else {}
-
-
 def _rescore(
     state: LogState, tasks: Mapping[str, Task], regraded: list[Regraded],
-    old: dict[str, Any], path: Path, manifest: Mapping[str, Any],
-) -> dict[str, Any]:
+    old: Scores, path: Path, manifest: Manifest,
+) -> Scores:
     """scores.json after the regrade: changed tasks re-scored, the others as they were."""
     changed = {r.task for r in regraded if r.scored_differently}
-    old_tasks = old.get("tasks") or {}
     tallies = tally(items_from_log(state), state)
-    scored = {}
-    for name in sorted(set(old_tasks) | set(tallies)):
-        if name in old_tasks and name not in changed:
-            scored[name] = old_tasks[name]
+    scored: dict[str, TaskScore] = {}
+    for name in sorted(set(old.tasks) | set(tallies)):
+        if name in old.tasks and name not in changed:
+            scored[name] = old.tasks[name]
         elif name in tallies:
             task = tasks.get(name)
             fresh = score_task(tallies[name], task.breakdown if task else ())
-            scored[name] = _keep_plan(fresh, old_tasks.get(name))
-    endpoint = (manifest.get("identity") or {}).get("endpoint") or {}
-    scores = {"run_dir": str(path), "model": endpoint.get("model"), **old, "tasks": scored,
-              "complete": all(t.get("complete") for t in scored.values())}
-    return add_costs(scores, price_from_record(old.get("prices")))
+            scored[name] = _keep_plan(fresh, old.tasks.get(name))
+    scores = {"run_dir": str(path), "model": manifest.model, **old.record(),
+              "tasks": {name: score.record() for name, score in scored.items()},
+              "complete": all(score.complete for score in scored.values())}
+    return Scores.model_validate(add_costs(scores, price_from_record(old.prices)))
 
 
-def _keep_plan(fresh: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+def _keep_plan(fresh: dict[str, Any], old: TaskScore | None) -> TaskScore:
     """Questions planned but never sent are not in the log: keep the counts of the run."""
-    if not old:
-        return fresh
-    planned = max(fresh["n_questions_planned"], old.get("n_questions_planned") or 0)
-    not_attempted = old.get("n_not_attempted") or 0
-    return {**fresh, "n_questions_planned": planned, "n_not_attempted": not_attempted,
-            "complete": fresh["n_errors"] == 0 and not_attempted == 0}
+    if old is None:
+        return TaskScore.model_validate(fresh)
+    planned = max(fresh["n_questions_planned"], old.n_questions_planned or 0)
+    not_attempted = old.n_not_attempted
+    return TaskScore.model_validate(
+        {**fresh, "n_questions_planned": planned, "n_not_attempted": not_attempted,
+         "complete": fresh["n_errors"] == 0 and not_attempted == 0})
 
 
 def _record_regrade(
-    manifest: dict[str, Any], graders: dict[str, str], regraded: list[Regraded]
-) -> dict[str, Any]:
+    manifest: Manifest, graders: dict[str, str], regraded: list[Regraded]
+) -> Manifest:
     entry = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "r1eval_version": __version__,
@@ -252,6 +243,6 @@ def _record_regrade(
         "responses": len(regraded),
         "verdicts_changed": sum(r.status_before != r.status_after for r in regraded),
     }
-    tasks = {name: {**task, "grader": graders.get(name, task.get("grader"))}
-             for name, task in (manifest.get("tasks") or {}).items()}
-    return {**manifest, "tasks": tasks, "regrades": [*manifest.get("regrades", []), entry]}
+    tasks = {name: task.model_copy(update={"grader": graders.get(name, task.grader)})
+             for name, task in manifest.tasks.items()}
+    return manifest.model_copy(update={"tasks": tasks, "regrades": [*manifest.regrades, entry]})

@@ -16,7 +16,7 @@ import numpy as np
 from r1eval.gc_pause import no_cyclic_gc
 from r1eval.run.prices import Price, price_record
 from r1eval.scoring import stats
-from r1eval.store.folder import LogState
+from r1eval.store.log import LogState
 from r1eval.store.outcomes import OUTCOMES, sample_status, samples_per_question
 from r1eval.store.records import sample_tokens
 from r1eval.task.multiple_choice import unshuffled_letter

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,18 +15,13 @@ from typing import Any
 import pandas as pd
 
 from r1eval.errors import RunFolderError
-from r1eval.store.folder import (
-    MANIFEST,
-    SCORES,
-    load_state,
-    manifest_model,
-    read_completions,
-    read_manifest,
-    run_folders,
-    utf8_safe,
-)
+from r1eval.store.contracts import Manifest, TaskScore
+from r1eval.store.files import utf8_safe
+from r1eval.store.folder import MANIFEST, read_manifest, read_scores, run_folders
+from r1eval.store.log import read_completions
 from r1eval.store.outcomes import sample_status
 from r1eval.store.records import sample_tokens
+from r1eval.store.snapshot import load_state
 
 SAMPLE_COLUMNS = [
     "run", "model", "task", "sample_id", "repeat", "key", "verdict", "correct", "extracted",
@@ -48,7 +42,7 @@ class Run:
     """One run folder: its manifest (config and provenance), samples and scores."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     samples: pd.DataFrame
     scores: pd.DataFrame
 
@@ -58,12 +52,11 @@ class Run:
 
     @property
     def model(self) -> str:
-        return manifest_model(self.manifest)
+        return self.manifest.model
 
     @property
     def created(self) -> str | None:
-        created = self.manifest.get("created")
-        return str(created) if created is not None else None
+        return self.manifest.created
 
 
 @dataclass(frozen=True)
@@ -83,13 +76,8 @@ def load_run(path: str | Path, with_text: bool = False, samples: bool = True) ->
     manifest = read_manifest(path)
     if manifest is None:
         raise RunFolderError(f"{path} is not a run folder (no {MANIFEST})")
-    try:
-        scores_json = json.loads((path / SCORES).read_text(encoding="utf-8")) \
-            if (path / SCORES).exists() else {"tasks": {}}
-    except json.JSONDecodeError as error:
-        raise RunFolderError(f"{path}: unreadable run file ({error.msg})") from None
-    model = manifest_model(manifest)
-    scores = _scores_frame(path.name, model, scores_json.get("tasks", {}))
+    model = manifest.model
+    scores = _scores_frame(path.name, model, read_scores(path).tasks)
     if not samples:
         return Run(path, manifest, pd.DataFrame(columns=SAMPLE_COLUMNS), scores)
     return Run(path, manifest, _samples_frame(path, model, with_text), scores)
@@ -112,39 +100,49 @@ def _concat(frames: Iterable[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 
 
 def _sample_row(
-    run: str, model: str, record: dict[str, Any], grade: dict[str, Any] | None,
-    completion: dict[str, Any] | None,
+    run: str, model: str, completion: dict[str, Any], grade: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    usage = (completion or {}).get("usage") or {}
-    grade = grade or {}
+    """One response's row (its completion record, as the log state keeps it, and its grade)."""
+    usage = completion.get("usage") or {}
+    prompt_metadata = completion.get("prompt_metadata") or {}
     row = {
-        "run": run, "model": model, "task": record["task"], "sample_id": record["sample_id"],
-        "repeat": record["repeat"], "key": record["key"],
-        "verdict": sample_status(grade or None, completion),
-        "correct": grade.get("correct"), "extracted": grade.get("extracted"),
-        "canonical": grade.get("canonical"), "method": grade.get("method"),
-        "failure": grade.get("failure"),
-        "finish_reason": (completion or {}).get("finish_reason"),
-        "gold": (completion or {}).get("gold"),
+        **_item_columns(run, model, completion),
+        "verdict": sample_status(grade, completion),
+        **{name: None if grade is None else grade.get(name) for name in _GRADE_COLUMNS},
+        "finish_reason": completion.get("finish_reason"), "gold": completion.get("gold"),
         "prompt_tokens": sample_tokens(usage, "prompt"),
         "completion_tokens": sample_tokens(usage, "completion"),
         "reasoning_tokens": sample_tokens(usage, "reasoning"),
-        "latency_s": (completion or {}).get("latency_s"),
-        "option_order": ((completion or {}).get("prompt_metadata") or {}).get("option_order"),
-        "error": record.get("message") if completion is None else None,
-        "metadata": record.get("sample_metadata") or {},
+        "latency_s": completion.get("latency_s"),
+        "option_order": prompt_metadata.get("option_order"),
+        "error": None,
     }
     return {name: utf8_safe(value) if isinstance(value, str) else value
             for name, value in row.items()}
 
 
+def _error_row(run: str, model: str, error: dict[str, Any]) -> dict[str, Any]:
+    """A failed request's row: no response, so no grade or usage."""
+    row = {**dict.fromkeys(SAMPLE_COLUMNS), **_item_columns(run, model, error),
+           "verdict": sample_status(None, None), "error": error.get("message")}
+    return {name: utf8_safe(value) if isinstance(value, str) else value
+            for name, value in row.items()}
+
+
+_GRADE_COLUMNS = ("correct", "extracted", "canonical", "method", "failure")
+
+
+def _item_columns(run: str, model: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {"run": run, "model": model, "task": record["task"],
+            "sample_id": record["sample_id"], "repeat": record["repeat"], "key": record["key"],
+            "metadata": record.get("sample_metadata") or {}}
+
+
 def _samples_frame(path: Path, model: str, with_text: bool) -> pd.DataFrame:
     state = load_state(path)
-    rows = [
-        _sample_row(path.name, model, c, state.grades.get(k), c)
-        for k, c in state.completions.items()
-    ]
-    rows += [_sample_row(path.name, model, e, None, None) for e in state.errors.values()]
+    rows = [_sample_row(path.name, model, c, state.grades.get(k))
+            for k, c in state.completions.items()]
+    rows += [_error_row(path.name, model, e) for e in state.errors.values()]
     frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
     if with_text:
         full = read_completions(path, set(state.completions))
@@ -154,16 +152,18 @@ def _samples_frame(path: Path, model: str, with_text: bool) -> pd.DataFrame:
     return frame.sort_values(["task", "sample_id", "repeat"], kind="stable", ignore_index=True)
 
 
-def _scores_frame(run: str, model: str, tasks: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    rows = []
-    for task, s in tasks.items():
-        k = s.get("samples_per_question")
-        row = {c: s.get(c) for c in SCORE_COLUMNS}
-        row.update({
-            "run": run, "model": model, "task": task,
-            "cons@k": s.get(f"cons@{k}"), "pass@k": s.get(f"pass@{k}"),
-            **{f"{n}_tokens": (s.get("tokens") or {}).get(n)
-               for n in ("prompt", "completion", "reasoning")},
-        })
-        rows.append(row)
+def _scores_frame(run: str, model: str, tasks: dict[str, TaskScore]) -> pd.DataFrame:
+    rows = [
+        {"run": run, "model": model, "task": task, "pass@1": s.pass1, "ci_low": s.ci_low,
+         "ci_high": s.ci_high, "ci_method": s.ci_method, "n_questions": s.n_questions,
+         "n_questions_planned": s.n_questions_planned,
+         "samples_per_question": s.samples_per_question, "n_samples": s.n_samples,
+         "n_errors": s.n_errors, "n_not_attempted": s.n_not_attempted, "complete": s.complete,
+         "truncated_rate": s.truncated_rate, "no_answer_rate": s.no_answer_rate,
+         "accuracy_completed": s.accuracy_completed, "cons@k": s.at_k("cons"),
+         "pass@k": s.at_k("pass"), "n_questions_short_of_k": s.n_questions_short_of_k,
+         **{f"{name}_tokens": s.tokens.get(name) for name in ("prompt", "completion", "reasoning")},
+         "cost_usd": s.cost_usd}
+        for task, s in tasks.items()
+    ]
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
