@@ -31,8 +31,6 @@ from r1eval.task.definition import Task
 
 PACKAGE = Path(r1eval.__file__).resolve().parent
 
-#: Modules longer than ``MAX_LINES`` still waiting for their own split, and where it happens.
-LONG_FOR_NOW = {"store/folder.py": "issue 17 (17a)"}
 MAX_LINES = 410
 
 
@@ -103,7 +101,7 @@ def test_the_three_verdict_vocabularies_do_not_overlap() -> None:
 def test_modules_stay_small() -> None:
     long = {str(path.relative_to(PACKAGE)): n for path in PACKAGE.rglob("*.py")
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
-    assert set(long) <= set(LONG_FOR_NOW), long
+    assert not long, long
 
 
 def test_a_replayed_file_names_its_own_identity(tmp_path: Path) -> None:
