@@ -175,8 +175,8 @@ class SendQueue:
     Questions first go in the order of ``expected`` (tokens per sample from earlier runs:
     ``order_groups``): a question whose length is known is sent whole, as soon as there is
     room; one whose length is not known gets its share of the room first (``limit`` split
-    between the questions, when that leaves two samples or more each; one request when its
-    repeats go as separate requests), and its other samples wait. Once every question has
+    between the questions, when that leaves two samples or more each; else whole, in order),
+    and its other samples wait. Once every question has
     started, each request goes to the question whose samples have taken longest so far
     (``_Question.seconds``), as much of it as there is room for. The runner reports each
     sample's end (``finished``, ``lost``).
@@ -193,8 +193,9 @@ class SendQueue:
             self._questions[key].groups.append((request, items))
         self._fresh = deque(self._questions.values())  # not started
         self._started: dict[QuestionKey, _Question] = {}  # started, with samples left
-        # each question's first request: its share of the room, when it has room for two
-        # samples or more each (else whole: splitting n costs requests for little to learn)
+        # each question's first request: its share of the room, when that is two samples or
+        # more (else each question whole, in order: split into many requests, it would teach
+        # little, and picking among hundreds of questions costs CPU at every request)
         questions = max(1, len(self._questions))
         self._share = math.ceil(limit / questions) if limit >= 2 * questions else None
 
@@ -211,13 +212,13 @@ class SendQueue:
         request, items = question.groups[0]
         size = min(room, len(items), most or len(items))
         fresh = bool(self._fresh) and question is self._fresh[0]
-        if fresh and not question.known and self._share is not None:
+        if fresh and self._share is not None and self._spread(question):
             size = min(size, self._share)
         if size < len(items):
             question.groups[0] = (request, items[size:])
         else:
             question.groups.popleft()
-        if fresh and (not question.known or not question.groups):
+        if fresh and (self._spread(question) or not question.groups):
             self._fresh.popleft()
             if question.groups:
                 self._started[key] = question
@@ -227,6 +228,10 @@ class SendQueue:
         question.in_flight += size
         question.in_flight_sent_s += size * now
         return Chunk(Request(request.messages, size, request.sampling), items[:size], now)
+
+    def _spread(self, question: _Question) -> bool:
+        """Whether ``question`` gets its share first and the rest once it has been seen."""
+        return self._share is not None and not question.known
 
     def _pick(self) -> tuple[QuestionKey, _Question]:
         if self._fresh:
