@@ -185,13 +185,17 @@ def test_without_history_every_question_gets_its_share_before_any_gets_more(
 ) -> None:
     """8 questions x 4 samples, room for 16 in flight: two samples each (the room split between
     the questions), not four questions' 4 samples in the plan's order. With room for fewer
-    than two each, each question whole (a request of n is not split for little to learn)."""
+    than two each, or for more than half of each, each question whole (a request of n is not
+    split for little to learn)."""
     queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()), {}, 16, Clock())
     first = [queue.take(16 - 2 * taken) for taken in range(8)]
     assert sizes(first) == [(str(q), 2) for q in range(8)]
     assert queue.samples_left() == 16
     queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()), {}, 15, Clock())
     assert sizes([queue.take(15), queue.take(11)]) == [("0", 4), ("1", 4)]
+    # nor when the share is more than half a question's samples (3 of 4 with room for 24)
+    queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()), {}, 24, Clock())
+    assert sizes([queue.take(24), queue.take(20)]) == [("0", 4), ("1", 4)]
 
 
 def test_then_the_question_that_has_generated_longest_goes_first(data: Path) -> None:

@@ -69,8 +69,8 @@ class Runner:
     _to_grade: asyncio.Queue[tuple[WorkItem, str] | None] = field(init=False)
     _failures_in_a_row: int = field(default=0, init=False)
     _fatal: BaseException | None = field(default=None, init=False)
-    #: ``backend`` if it is ``Incremental``: checked once (a runtime protocol check costs tens
-    #: of microseconds, at every request it would be a tenth of r1eval's own CPU per request)
+    #: ``backend`` if it is ``Incremental``: checked once a run, not at every request (a
+    #: runtime protocol check is slow: bench/RESULTS.md, section 1)
     _incremental: Incremental | None = field(default=None, init=False)
 
     @property

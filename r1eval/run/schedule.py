@@ -175,8 +175,8 @@ class SendQueue:
     Questions first go in the order of ``expected`` (tokens per sample from earlier runs:
     ``order_groups``): a question whose length is known is sent whole, as soon as there is
     room; one whose length is not known gets its share of the room first (``limit`` split
-    between the questions, when that leaves two samples or more each; else whole, in order),
-    and its other samples wait. Once every question has
+    between the questions, when that leaves two samples or more each and at most half of the
+    question's; else whole, in order), and its other samples wait. Once every question has
     started, each request goes to the question whose samples have taken longest so far
     (``_Question.seconds``), as much of it as there is room for. The runner reports each
     sample's end (``finished``, ``lost``).
@@ -212,13 +212,14 @@ class SendQueue:
         request, items = question.groups[0]
         size = min(room, len(items), most or len(items))
         fresh = bool(self._fresh) and question is self._fresh[0]
-        if fresh and self._share is not None and self._spread(question):
-            size = min(size, self._share)
+        share = self._share_of(question) if fresh else None
+        if share is not None:
+            size = min(size, share)
         if size < len(items):
             question.groups[0] = (request, items[size:])
         else:
             question.groups.popleft()
-        if fresh and (self._spread(question) or not question.groups):
+        if fresh and (share is not None or not question.groups):
             self._fresh.popleft()
             if question.groups:
                 self._started[key] = question
@@ -229,9 +230,13 @@ class SendQueue:
         question.in_flight_sent_s += size * now
         return Chunk(Request(request.messages, size, request.sampling), items[:size], now)
 
-    def _spread(self, question: _Question) -> bool:
-        """Whether ``question`` gets its share first and the rest once it has been seen."""
-        return self._share is not None and not question.known
+    def _share_of(self, question: _Question) -> int | None:
+        """What ``question``, not started, gets first (the rest once it has been seen): its
+        share, unless its length is known or the share is more than half its samples (then
+        the question goes whole: splitting off a few samples teaches little)."""
+        if self._share is None or question.known or 2 * self._share > question.left():
+            return None
+        return self._share
 
     def _pick(self) -> tuple[QuestionKey, _Question]:
         if self._fresh:
