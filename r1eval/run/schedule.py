@@ -202,9 +202,6 @@ class SendQueue:
     def __bool__(self) -> bool:
         return bool(self._fresh or self._started)
 
-    def samples_left(self) -> int:
-        return sum(q.left() for q in (*self._fresh, *self._started.values()))
-
     def take(self, room: int, most: int | None = None) -> Chunk:
         """The next request: at most ``room`` samples (and ``most``: 1 for a server that
         ignores ``n``), counted in flight from now."""
