@@ -33,8 +33,10 @@ prompt draws the k-th duration whether it was asked for as one of ``n`` or alone
 ``--report-capacity`` serves SGLang's ``GET /get_server_info`` with ``max_running_requests`` = S.
 
 ``GET /bench/stats`` returns the server's own CPU seconds, requests and choices served, and in
-fixed-capacity mode the busy slot-seconds and the times of the first arrival, the last arrival
-and the last response; ``POST /bench/reset`` clears them.
+fixed-capacity mode the busy slot-seconds, the times of the first arrival, the last arrival
+and the last response, the longest generation drawn, and the span of the best schedule a client
+knowing every generation time in advance would find (``clairvoyant_s``: longest first, each to
+the first free slot, as if all were waiting at once); ``POST /bench/reset`` clears them.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import heapq
 import json
 import math
 import random
@@ -214,6 +217,7 @@ class SimServer:
         self.served: Counter[str] = Counter()  # choices served so far, per prompt
         self.asked: Counter[str] = Counter()  # choices asked for so far, per prompt
         self.work_s = 0.0  # the sum of the generation times drawn (fixed-capacity mode)
+        self.drawn: list[float] = []  # each generation time drawn
         self.slots = Slots(self.slots_size) if self.slots_size else None
         self.cpu_at_reset = time.process_time()
 
@@ -296,6 +300,7 @@ class SimServer:
         self.asked[prompt] += n
         seconds = [min(self.durations.seconds(prompt, first + i), most) for i in range(n)]
         self.work_s += sum(seconds)
+        self.drawn += seconds
         return seconds
 
     async def _generate(self, prompt: str, n: int, body: Body) -> list[float]:
@@ -328,11 +333,23 @@ class SimServer:
             "work_s": self.work_s,
             **(self.slots.stats() if self.slots is not None else {}),
         }
+        if self.slots is not None:
+            stats["longest_s"] = max(self.drawn, default=0.0)
+            stats["clairvoyant_s"] = longest_first_span(self.drawn, self.slots.size)
         return web.json_response(stats)
 
     async def reset_stats(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"reset": True})
+
+
+def longest_first_span(seconds: list[float], slots: int) -> float:
+    """The span of ``seconds`` of work on ``slots`` slots, longest first, each to the slot that
+    frees first (Graham's LPT rule: within 4/3 of the best, and near it with many short jobs)."""
+    ends = [0.0] * slots
+    for length in sorted(seconds, reverse=True):
+        heapq.heapreplace(ends, ends[0] + length)
+    return max(ends)
 
 
 #: Tokens a choice generates per ``--unit-s`` of generation, in fixed-capacity mode.

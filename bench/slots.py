@@ -23,9 +23,12 @@ repeats as ``n``) with ``n`` honoured and ignored (llama.cpp, Ollama), and the G
 server that reports it, SGLang), lm-eval with ``num_concurrent`` = S (one sample a request, its
 K repeats exported as documents). "r1eval, longest first" is r1eval as it runs a second
 time: ordered by an earlier run of the same questions (``--history``). Per run: the server's
-span (first request to last response) / the ideal (total work / S), sequences generated /
-samples needed, and samples that failed; over ``--seeds`` runs of each, the median and the
-range.
+span (first request to last response) / the ideal (total work / S); beside it, the lower bound
+no schedule beats (the ideal, or the longest sequence if longer) and the span of the schedule
+a client knowing every sequence's length in advance would send (longest first); the share of
+slot time left idle while work was waiting (at r1eval or in the server's queue: a freed slot
+waiting for the client's next request); sequences generated / samples needed, and samples that
+failed; over ``--seeds`` runs of each, the median and the range.
 """
 
 from __future__ import annotations
@@ -129,9 +132,17 @@ def serve(shape: dict[str, Any], questions: int, seed: int, args: argparse.Names
                            *([f"--history={history}"] if history else []))
         stats = server.stats()
     needed = shape["questions"] * shape["samples"]
-    return {"span / ideal": (stats["last_done"] - stats["first_arrival"])
-            / (stats["work_s"] / slots),
+    ideal = stats["work_s"] / slots
+    return {"span / ideal": (stats["last_done"] - stats["first_arrival"]) / ideal,
+            "bound / ideal": max(ideal, stats["longest_s"]) / ideal,
+            "clairvoyant / ideal": stats["clairvoyant_s"] / ideal,
+            "idle while queued": 1 - stats["busy_while_queued"],
             "sequences / samples": stats["choices"] / needed, "failed": client["failed"]}
+
+
+#: Span / ideal; no schedule is shorter than the bound (the longest sequence, or the ideal);
+#: the clairvoyant schedule knows every sequence's length before it starts.
+MEASURED = ["span / ideal", "bound / ideal", "clairvoyant / ideal"]
 
 
 def summary(values: list[float], form: str) -> str:
@@ -148,14 +159,16 @@ def parent(args: argparse.Namespace) -> None:
             runs = [one_run(contender, shape, seed, args) for seed in range(1, args.seeds + 1)]
             print(f"{shape['name']}, {contender}: {runs}", flush=True)
             rows.append([shape["name"], contender,
-                         summary([r["span / ideal"] for r in runs], ".2f"),
-                         summary([r["sequences / samples"] for r in runs], ".2f"),
+                         *(summary([r[column] for r in runs], ".2f") for column in MEASURED),
+                         summary([100 * r["idle while queued"] for r in runs], ".1f"),
+                         summary([r["sequences / samples"] for r in runs], ".3f"),
                          summary([r["failed"] for r in runs], ".0f")])
             if contender.startswith("r1eval"):
                 worst = max(r["span / ideal"] for r in runs)
                 notes.append(f"{shape['name']}, {contender}: span / ideal at most "
                              f"**{worst:.2f}** (target <= 1.10)")
-    header = ["shape", "client", "span / ideal", "sequences / samples", "failed samples"]
+    header = ["shape", "client", *MEASURED, "% slot time idle while work waited",
+              "sequences / samples", "failed samples"]
     title = (f"Slots: r1eval --stream {args.stream}, {args.slots} slots, lognormal sigma "
              f"{args.sigma} (per sample "
              f"{args.sigma_choice}) capped at {args.cap:g} units of {args.unit_s} s, timeout "

@@ -75,6 +75,14 @@ def test_slots(data_dir: Path) -> None:
     for shape in ("AIME 4 x 8, n honoured", "AIME 4 x 8, n ignored", "MMLU 24 x 1, 4 slots"):
         assert re.search(rf"\| {re.escape(shape)} +\| r1eval +\| \d+\.\d\d \(", out), out
         assert re.search(rf"{re.escape(shape)}, r1eval: span / ideal at most {NUMBER}", out)
+    assert re.search(r"\| bound / ideal +\| clairvoyant / ideal +\| % slot time idle", out), out
+
+
+def test_send_order(data_dir: Path) -> None:
+    out = run_bench("send_order.py", data_dir)
+    for order in ("lower bound", "plan order", "r1eval", "r1eval, history, n ignored",
+                  "clairvoyant"):
+        assert re.search(rf"\| {re.escape(order)} \| \d\.\d{{3}} \(\d\.\d{{3}}-", out), out
 
 
 def test_replicas(data_dir: Path) -> None:

@@ -13,7 +13,7 @@ from r1eval.run.evaluate import prepare
 from r1eval.run.plan import WorkItem, group_requests
 from r1eval.run.progress import Progress
 from r1eval.run.runner import Runner
-from r1eval.run.schedule import LongestFirst, expected_tokens, order_groups
+from r1eval.run.schedule import Chunk, LongestFirst, SendQueue, expected_tokens, order_groups
 from r1eval.store.folder import RunFolder
 from r1eval.types import Completion, Grade, Request, SamplingParams, Usage
 
@@ -91,12 +91,14 @@ class Recorder:
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+        self.n: list[int] = []
 
     def identity(self) -> dict[str, str]:
         return {"model": "m"}
 
     async def generate(self, request: Request) -> list[Completion]:
         self.asked.append(request.messages[0]["content"])
+        self.n.append(request.n)
         return [Completion("\\boxed{1}", None, "stop", latency_s=0.1)] * request.n
 
     async def aclose(self) -> None:
@@ -121,6 +123,25 @@ def test_the_runner_sends_the_longest_questions_first(data: Path, tmp_path: Path
     assert [question[prompt] for prompt in backend.asked] == list("76543210")
 
 
+def test_without_history_the_run_starts_every_question_first(
+    data: Path, tmp_path: Path
+) -> None:
+    """8 questions x 4 samples, 16 in flight: the first requests are two samples of each
+    question (the old plan order sent questions 0 to 3 whole: a long question 7 started
+    last); the rest follow, every sample asked for once."""
+    items = plan(data, samples=4)
+    question = {item.prompt.messages[0]["content"]: item.sample.id for item in items}
+    backend = Recorder()
+    with RunFolder(tmp_path / "run") as folder, GraderPool(workers=0) as pool:
+        runner = Runner(folder, backend, pool, {"aime24": grade_nothing}, SamplingParams(),
+                        Progress(), concurrency=16)
+        asyncio.run(runner.run(items))
+    asked = [question[prompt] for prompt in backend.asked]
+    first = list(zip(asked, backend.n, strict=True))[:8]
+    assert first == [(str(q), 2) for q in range(8)]
+    assert sum(backend.n) == 32
+
+
 def test_longest_first_ranks_by_tokens_generated_not_by_latency(
     data: Path, tmp_path: Path
 ) -> None:
@@ -143,3 +164,82 @@ def test_a_finished_run_reads_no_history(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr("r1eval.run.schedule.expected_tokens", unwanted)
     assert LongestFirst((Path("results"),), "m")([]) == []
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sizes(chunks: list[Chunk]) -> list[tuple[str, int]]:
+    return [(chunk.items[0].sample.id, chunk.request.n) for chunk in chunks]
+
+
+def test_without_history_every_question_gets_its_share_before_any_gets_more(
+    data: Path,
+) -> None:
+    """8 questions x 4 samples, room for 16 in flight: two samples each (the room split between
+    the questions), not four questions' 4 samples in the plan's order. With room for fewer
+    than two each, or for more than half of each, each question whole (a request of n is not
+    split for little to learn)."""
+    queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()), {}, 16, Clock())
+    first = [queue.take(16 - 2 * taken) for taken in range(8)]
+    assert sizes(first) == [(str(q), 2) for q in range(8)]
+    rest = []
+    while queue:
+        rest.append(queue.take(16))
+    assert sum(chunk.request.n for chunk in rest) == 16
+    queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()), {}, 15, Clock())
+    assert sizes([queue.take(15), queue.take(11)]) == [("0", 4), ("1", 4)]
+    # nor when the share is more than half a question's samples (3 of 4 with room for 24)
+    queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()), {}, 24, Clock())
+    assert sizes([queue.take(24), queue.take(20)]) == [("0", 4), ("1", 4)]
+
+
+def test_then_the_question_that_has_generated_longest_goes_first(data: Path) -> None:
+    """Every question started; question 5's samples are still generating when the others'
+    have come back: the room that frees goes to question 5's other samples, as much as there
+    is, and once they run long the other questions follow, by how long they took."""
+    clock = Clock()
+    queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()), {}, 16, clock)
+    first = {chunk.items[0].sample.id: chunk for chunk in (queue.take(2) for _ in range(8))}
+    for question, chunk in first.items():
+        clock.now = 1.0 + int(question) / 100  # question 7 took longest of those back
+        if question != "5":
+            queue.finished(chunk)
+            queue.finished(chunk)
+    clock.now = 2.0
+    assert sizes([queue.take(14)]) == [("5", 2)]  # still running at 2 s: the longest
+    assert sizes([queue.take(1), queue.take(2)]) == [("7", 1), ("6", 2)]
+
+
+def test_known_lengths_send_each_question_whole_longest_first(data: Path) -> None:
+    expected = {("aime24", str(q)): float(q) for q in range(8)}
+    queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()), expected, 8)
+    assert sizes([queue.take(8), queue.take(3), queue.take(8)]) == [("7", 4), ("6", 3),
+                                                                     ("6", 1)]
+
+
+def test_samples_put_back_are_sent_again(data: Path) -> None:
+    """A server that ignores n answered one of the four asked for: the other three go next
+    when the question is known to be long, else once every question has started."""
+    queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()),
+                      {("aime24", "7"): 9.0, ("aime24", "0"): 1.0}, 32)
+    chunk = queue.take(32)
+    assert sizes([chunk]) == [("7", 4)]
+    queue.finished(chunk)
+    queue.lost(chunk, 3)
+    queue.put_back(chunk, chunk.items[1:])
+    again = queue.take(32)
+    assert sizes([again]) == [("7", 3)] and again.items == chunk.items[1:]
+    unknown = queue.take(32)
+    assert sizes([unknown]) == [("1", 4)]  # 32 in flight split between 8 questions: 4 each
+    queue.lost(unknown, 4)
+    queue.put_back(unknown, unknown.items)
+    rest = [queue.take(32) for _ in range(7)]
+    assert sizes(rest) == [(str(q), 4) for q in (2, 3, 4, 5, 6, 0, 1)]

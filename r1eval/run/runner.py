@@ -4,10 +4,11 @@ The unit of work in flight is a sample (one sequence the server generates), not 
 most ``concurrency`` samples are in flight, and the repeats of a question go out as requests
 of ``n`` no larger than the room left (``SequenceLimit``), so with ``concurrency`` at the
 server's capacity no request of r1eval's waits in the server's queue behind r1eval's own work,
-and the server's slots stay full until the queue is empty. ``order`` may sort the queue first
-(``schedule.LongestFirst``). A backend that hands over each completion as it finishes
-(``Incremental``: a streamed request) frees its room one sample at a time; a server found to
-ignore ``n`` gets one request per sample, all in parallel.
+and the server's slots stay full until the queue is empty. Which question each request is for
+comes from ``schedule.SendQueue``: the longest first, known from earlier runs (``order``:
+``schedule.LongestFirst``) or learnt during the run. A backend that hands over each
+completion as it finishes (``Incremental``: a streamed request) frees its room one sample at a
+time; a server found to ignore ``n`` gets one request per sample, all in parallel.
 
 Each response is appended to the sample log the moment it arrives, and graded: at once when
 that needs no worker process (a letter, a plain integer: ``grading.inline``), else in a worker
@@ -23,7 +24,6 @@ everything received is kept.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +35,7 @@ from r1eval.grading.pool import GraderPool
 from r1eval.run.budget import Budget
 from r1eval.run.plan import WorkItem, group_requests
 from r1eval.run.progress import Progress, task_counts
+from r1eval.run.schedule import Chunk, LongestFirst, SendQueue
 from r1eval.store.folder import RunFolder, read_completions
 from r1eval.store.records import (
     completion_from_record,
@@ -45,9 +46,8 @@ from r1eval.store.records import (
 from r1eval.types import Completion, Grade, Request, SamplingParams, Usage
 
 Grader = Callable[[str, str], Grade]
-RequestGroup = tuple[Request, list[WorkItem]]
-#: Sorts the requests of a run before they are sent (``r1eval.run.schedule.LongestFirst``).
-Order = Callable[[list[RequestGroup]], list[RequestGroup]]
+#: Where the lengths of the questions from earlier runs come from.
+Order = LongestFirst
 
 
 @dataclass
@@ -69,6 +69,9 @@ class Runner:
     _to_grade: asyncio.Queue[tuple[WorkItem, str] | None] = field(init=False)
     _failures_in_a_row: int = field(default=0, init=False)
     _fatal: BaseException | None = field(default=None, init=False)
+    #: ``backend`` if it is ``Incremental``: checked once a run, not at every request (a
+    #: runtime protocol check is slow: bench/RESULTS.md, section 1)
+    _incremental: Incremental | None = field(default=None, init=False)
 
     @property
     def unsent(self) -> int:
@@ -87,9 +90,11 @@ class Runner:
         self._unsent = len(pending)
         self._to_grade = asyncio.Queue(maxsize=self.max_ungraded)
         groups = group_requests(pending, self.sampling)
-        if isinstance(self.backend, Incremental) and any(len(g) > 1 for _, g in groups):
-            await self.backend.detect_n()  # before any request holds room for n samples
-        queue = deque(self.order(groups) if self.order else groups)
+        self._incremental = self.backend if isinstance(self.backend, Incremental) else None
+        if self._incremental is not None and any(len(g) > 1 for _, g in groups):
+            await self._incremental.detect_n()  # before any request holds room for n samples
+        expected = self.order.expected() if self.order is not None and groups else {}
+        queue = SendQueue(groups, expected, self.concurrency)
         graders = [asyncio.create_task(self._grader()) for _ in range(max(1, self.pool.workers))]
         producers = [asyncio.create_task(self._regrade(ungraded)),
                      asyncio.create_task(self._dispatch(queue))]
@@ -114,10 +119,10 @@ class Runner:
             await self._grade(item, completion_from_record(records.pop(item.key)))
 
     def _ignores_n(self) -> bool:
-        return isinstance(self.backend, Incremental) and self.backend.ignores_n
+        return self._incremental is not None and self._incremental.ignores_n
 
-    async def _dispatch(self, queue: deque[RequestGroup]) -> None:
-        """Send the queue's samples in order, as many at a time as the limit has room for."""
+    async def _dispatch(self, queue: SendQueue) -> None:
+        """Send the queue's samples, as many at a time as the limit has room for."""
         limit = SequenceLimit(self.concurrency)
         sending: set[asyncio.Task[None]] = set()
         try:
@@ -130,43 +135,37 @@ class Runner:
                         break
                     await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
                     continue  # a server that ignores n may have sent back samples to ask for
-                room = await limit.take(1 if self._ignores_n() else len(queue[0][1]))
-                request, group = queue[0]
-                size = min(room, 1 if self._ignores_n() else len(group))
-                limit.give(room - size)
-                if self._fatal is not None:
-                    limit.give(size)
-                    break
-                chunk = Request(request.messages, n=size, sampling=request.sampling)
-                if self.budget is not None and not self.budget.reserve(chunk):
-                    limit.give(size)
+                room = await limit.take(self.concurrency)
+                if self._fatal is not None or not queue:
+                    limit.give(room)
+                    continue
+                chunk = queue.take(room, 1 if self._ignores_n() else None)
+                limit.give(room - chunk.request.n)
+                if self.budget is not None and not self.budget.reserve(chunk.request):
+                    limit.give(chunk.request.n)
+                    queue.lost(chunk, chunk.request.n)
+                    queue.put_back(chunk, chunk.items)
                     self._fatal = self.budget.reached(not_sent=self._unsent)
                     break
-                if size < len(group):
-                    queue[0] = (request, group[size:])
-                else:
-                    queue.popleft()
-                self._unsent -= size
-                task = asyncio.create_task(self._send(chunk, group[:size], limit, queue))
-                sending.add(task)
+                self._unsent -= chunk.request.n
+                sending.add(asyncio.create_task(self._send(chunk, limit, queue)))
             if sending:  # stopped: the requests in flight finish, and what they bring is kept
                 await asyncio.gather(*sending)
         finally:
             for task in sending:
                 task.cancel()
 
-    async def _send(
-        self, request: Request, group: list[WorkItem], limit: SequenceLimit,
-        queue: deque[RequestGroup],
-    ) -> None:
+    async def _send(self, chunk: Chunk, limit: SequenceLimit, queue: SendQueue) -> None:
         """One request: each completion logged, graded and its room freed as it arrives
         (once its answer is queued for grading: sending waits while grading is behind)."""
+        request, group = chunk.request, chunk.items
         delivered = freed = 0
 
         async def deliver(completion: Completion) -> None:
             nonlocal delivered, freed
             item = group[delivered]
             delivered += 1
+            queue.finished(chunk)
             self._failures_in_a_row = 0
             record = completion_record(item, completion)
             self.folder.append(record)
@@ -178,7 +177,10 @@ class Runner:
             freed += 1
 
         try:
-            await generate_each(self.backend, request, deliver)
+            if self._incremental is not None:
+                await self._incremental.generate_each(request, deliver)
+            else:
+                await generate_whole(self.backend, request, deliver)
         except RequestFailed as error:
             self._record_errors(group[delivered:], str(error), error.transient, error.status)
             return
@@ -186,12 +188,13 @@ class Runner:
             self._fatal = error
             return
         finally:
+            queue.lost(chunk, request.n - delivered)
             limit.give(request.n - freed)
             if self.budget is not None:
                 self.budget.release(request)
         missing = group[delivered:]
         if missing and self._ignores_n():  # asked again, one request each
-            queue.appendleft((Request(request.messages, len(missing), request.sampling), missing))
+            queue.put_back(chunk, missing)
             self._unsent += len(missing)
         elif missing:
             message = f"endpoint returned {delivered} of {len(group)} responses"
@@ -261,14 +264,11 @@ class SequenceLimit:
             self._freed.set()
 
 
-async def generate_each(
+async def generate_whole(
     backend: Backend, request: Request, deliver: Callable[[Completion], Awaitable[None]]
 ) -> None:
-    """``Incremental.generate_each`` where the backend has it, else its whole answer
-    delivered completion by completion."""
-    if isinstance(backend, Incremental):
-        await backend.generate_each(request, deliver)
-        return
+    """A backend that is not ``Incremental``: its whole answer, delivered completion by
+    completion."""
     for completion in (await backend.generate(request))[: request.n]:
         await deliver(completion)
 

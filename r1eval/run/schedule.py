@@ -13,24 +13,34 @@ latency: against a busy server that includes the time a request waited in the se
 which follows the earlier run's send order rather than the question. A question with no
 history is expected to take the median of the questions that have one; with no history at
 all, the plan's order is kept. Ties keep the plan's order too, so the order is deterministic.
+
+Without history the run learns as it goes (``SendQueue``): every question first gets its share
+of the server (a few samples each, the slots split between the questions), then each sample
+goes to the question that looks longest from what this run has seen of it so far: the time its
+finished samples took, and the time its samples still generating have taken until now (a
+question whose first samples are all still running is long). The long questions then run
+while the short ones fill the slots around them, instead of starting near the end.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from r1eval.errors import RunFolderError
 from r1eval.store.folder import read_manifest, run_folders
 from r1eval.store.snapshot import load_state
-from r1eval.types import WorkItem
+from r1eval.types import Request, WorkItem
 
-__all__ = ["LongestFirst", "QuestionKey", "expected_tokens", "order_groups"]
+__all__ = ["Chunk", "LongestFirst", "QuestionKey", "SendQueue", "expected_tokens",
+           "order_groups"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +75,11 @@ class LongestFirst:
     def __call__(self, groups: list[Group]) -> list[Group]:
         if not groups:
             return groups
-        return order_groups(groups, expected_tokens(self.folders, self.model))
+        return order_groups(groups, self.expected())
+
+    def expected(self) -> dict[QuestionKey, float]:
+        """``expected_tokens`` of the history."""
+        return expected_tokens(self.folders, self.model)
 
 
 def expected_tokens(folders: Iterable[Path], model: str) -> dict[QuestionKey, float]:
@@ -112,3 +126,151 @@ def _tokens(usage: object) -> float | None:
     if not isinstance(usage, dict) or not isinstance(count := usage.get("completion_tokens"), int):
         return None
     return count / (usage.get("shared_by") or 1)
+
+
+RequestGroup = tuple[Request, list[WorkItem]]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One request taken from a ``SendQueue``: its samples and when they were sent."""
+
+    request: Request
+    items: list[WorkItem]
+    sent_at: float
+
+    @property
+    def question(self) -> QuestionKey:
+        return _question(self.items)
+
+
+@dataclass(eq=False)
+class _Question:
+    """A question's requests not sent yet, and what this run has seen of its samples."""
+
+    position: int  # in the plan's order: ties go to the earlier question
+    known: bool  # its length is known from history
+    groups: deque[RequestGroup] = field(default_factory=deque)
+    finished: int = 0
+    finished_s: float = 0.0
+    in_flight: int = 0
+    in_flight_sent_s: float = 0.0  # the sum of their send times
+
+    def left(self) -> int:
+        return sum(len(items) for _, items in self.groups)
+
+    def seconds(self, now: float) -> float:
+        """The mean time its samples took, those still generating counted until ``now``."""
+        seen = self.finished + self.in_flight
+        if not seen:
+            return math.inf  # nothing seen: as long as any
+        running = self.in_flight * now - self.in_flight_sent_s
+        return (self.finished_s + running) / seen
+
+
+class SendQueue:
+    """The requests a run has left to send, taken one at a time as the server has room.
+
+    Questions first go in the order of ``expected`` (tokens per sample from earlier runs:
+    ``order_groups``): a question whose length is known is sent whole, as soon as there is
+    room; one whose length is not known gets its share of the room first (``limit`` split
+    between the questions, when that leaves two samples or more each and at most half of the
+    question's; else whole, in order), and its other samples wait. Once every question has
+    started, each request goes to the question whose samples have taken longest so far
+    (``_Question.seconds``), as much of it as there is room for. The runner reports each
+    sample's end (``finished``, ``lost``).
+    """
+
+    def __init__(self, groups: Iterable[RequestGroup], expected: Mapping[QuestionKey, float],
+                 limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._questions: dict[QuestionKey, _Question] = {}
+        for request, items in order_groups(groups, expected):
+            key = _question(items)
+            if key not in self._questions:
+                self._questions[key] = _Question(len(self._questions), key in expected)
+            self._questions[key].groups.append((request, items))
+        self._fresh = deque(self._questions.values())  # not started
+        self._started: dict[QuestionKey, _Question] = {}  # started, with samples left
+        # each question's first request: its share of the room, when that is two samples or
+        # more (else each question whole, in order: split into many requests, it would teach
+        # little, and picking among hundreds of questions costs CPU at every request)
+        questions = max(1, len(self._questions))
+        self._share = math.ceil(limit / questions) if limit >= 2 * questions else None
+
+    def __bool__(self) -> bool:
+        return bool(self._fresh or self._started)
+
+    def take(self, room: int, most: int | None = None) -> Chunk:
+        """The next request: at most ``room`` samples (and ``most``: 1 for a server that
+        ignores ``n``), counted in flight from now."""
+        key, question = self._pick()
+        request, items = question.groups[0]
+        size = min(room, len(items), most or len(items))
+        fresh = bool(self._fresh) and question is self._fresh[0]
+        share = self._share_of(question) if fresh else None
+        if share is not None:
+            size = min(size, share)
+        if size < len(items):
+            question.groups[0] = (request, items[size:])
+        else:
+            question.groups.popleft()
+        if fresh and (share is not None or not question.groups):
+            self._fresh.popleft()
+            if question.groups:
+                self._started[key] = question
+        elif not fresh and not question.groups:
+            del self._started[key]
+        now = self._clock()
+        question.in_flight += size
+        question.in_flight_sent_s += size * now
+        return Chunk(Request(request.messages, size, request.sampling), items[:size], now)
+
+    def _share_of(self, question: _Question) -> int | None:
+        """What ``question``, not started, gets first (the rest once it has been seen): its
+        share, unless its length is known or the share is more than half its samples (then
+        the question goes whole: splitting off a few samples teaches little)."""
+        if self._share is None or question.known or 2 * self._share > question.left():
+            return None
+        return self._share
+
+    def _pick(self) -> tuple[QuestionKey, _Question]:
+        if self._fresh:
+            question = self._fresh[0]
+            return _question(question.groups[0][1]), question
+        now = self._clock()
+        return max(self._started.items(),
+                   key=lambda pair: (pair[1].seconds(now), -pair[1].position))
+
+    def finished(self, chunk: Chunk) -> None:
+        """One sample of ``chunk`` arrived now."""
+        question = self._questions[chunk.question]
+        question.in_flight -= 1
+        question.in_flight_sent_s -= chunk.sent_at
+        question.finished += 1
+        question.finished_s += self._clock() - chunk.sent_at
+
+    def lost(self, chunk: Chunk, count: int) -> None:
+        """``count`` samples of ``chunk`` ended without arriving."""
+        question = self._questions[chunk.question]
+        question.in_flight -= count
+        question.in_flight_sent_s -= count * chunk.sent_at
+
+    def put_back(self, chunk: Chunk, items: list[WorkItem]) -> None:
+        """``items`` of ``chunk`` (none of them in flight any more) to send again: first if
+        the question's length is known, else when it looks longest."""
+        key = chunk.question
+        question = self._questions[key]
+        question.groups.appendleft((Request(chunk.request.messages, len(items),
+                                            chunk.request.sampling), items))
+        if self._fresh and self._fresh[0] is question:
+            return
+        if question.known:
+            self._started.pop(key, None)
+            self._fresh.appendleft(question)
+        else:
+            self._started[key] = question
+
+
+def _question(items: Sequence[WorkItem]) -> QuestionKey:
+    return items[0].task, items[0].sample.id
