@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -88,6 +89,11 @@ class Grade:
     explanation: str = ""
 
 
+#: A task's grader: (final answer, gold answer) -> ``Grade``. It runs in a grading worker
+#: process (``r1eval.grading.pool``), so it is a module-level function, picklable by name.
+Grader = Callable[[str, str], Grade]
+
+
 #: The thinking controls (``r1eval.run.thinking``): part of a run's identity only when set, so
 #: the keys and identity of a run made without them stay what they were.
 THINKING_CONTROLS = ("reasoning_effort", "chat_template_kwargs", "system_prompt", "extra_body")
@@ -124,3 +130,15 @@ class Request:
     messages: tuple[Message, ...]
     n: int
     sampling: SamplingParams
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One response wanted: repeat ``repeat`` of one question of one task (slots: a plan holds
+    100,000 of them, and each one fewer object for the cyclic garbage collector to scan)."""
+
+    task: str
+    sample: Sample
+    repeat: int
+    prompt: Prompt
+    key: str

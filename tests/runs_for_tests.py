@@ -33,11 +33,12 @@ def build_run(
     limit: int | None = None, samples: int | None = 1, stop_after: int | None = None,
     created: str = "2026-01-01T00:00:00+0000", protocol: str = "none",
     base_url: str = "http://127.0.0.1:9/v1", max_tokens: int | None = None,
-    task_dir: Path | None = None,
+    task_dir: Path | None = None, graded: Callable[[WorkItem], bool] = lambda item: True,
 ) -> Path:
     """Write a run folder (``run_dir`` None: the default folder ``r1eval run`` would use, under
     the current directory); ``stop_after`` leaves the rest of the plan unattempted; ``samples``
-    None with ``protocol="r1"`` takes each task's K from the protocol."""
+    None with ``protocol="r1"`` takes each task's K from the protocol; a response for which
+    ``graded`` is false is logged without a grade (as a run interrupted before grading it)."""
     config = RunConfig(model=model, base_url=base_url, tasks=tasks, limit=limit,
                        samples=samples, data_dir=data_dir, run_dir=run_dir, grader_workers=0,
                        protocol=protocol, max_tokens=max_tokens, task_dir=task_dir)
@@ -51,6 +52,8 @@ def build_run(
                 folder.append(error_record(item, "HTTP 503: overloaded", True, 503))
                 continue
             folder.append(completion_record(item, completion))
+            if not graded(item):
+                continue
             grade = grade_completion(completion, item.prompt.gold, graders[item.task])
             folder.append(grade_record(item, grade))
         folder.write_scores(compute_scores(prepared, folder))

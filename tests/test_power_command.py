@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from r1eval.cli import main
-from r1eval.regress.paired import pair_task
+from r1eval.regress.pairing import pair_task
 from r1eval.scoring.power import Design, detectable_difference, samples_needed
 from r1eval.store.loading import load_run
 

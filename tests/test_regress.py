@@ -126,6 +126,7 @@ def test_the_gate_does_not_fail_identical_rates_at_k1_against_k64() -> None:
         task="aime24", ids=[f"q{i}" for i in range(30)],
         base=[QuestionRecord((True,), "1")] * 30,
         candidate=[QuestionRecord((True,) * 58 + (False,) * 6, "1")] * 30, left_out={},
+        samples=(1, 64),
     )
     task = compare_task(pairing, Settings())
     assert not task.gate_failed and task.verdict == NO_CHANGE

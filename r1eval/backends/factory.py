@@ -3,7 +3,9 @@
 ``hf:`` and ``vllm:`` load a model in this process (optional extras ``r1eval[hf]`` and
 ``r1eval[vllm]``, imported only when used); any other model name is served by the
 OpenAI-compatible endpoint at ``base_url``, or by the pool of replicas when several are given
-(``r1eval.backends.replicas``). A local model ignores ``base_url`` and the key.
+(``r1eval.backends.replicas``). A local model ignores ``base_url`` and the key. A ``base_url`` of
+``file:SHA256`` names a file of responses replayed by ``r1eval grade``
+(``r1eval.backends.replay``), whose backend the replay builds itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from r1eval.backends.base import Backend
 from r1eval.backends.local import LocalModelOptions, local_identity
 from r1eval.backends.openai_compat import OpenAICompatBackend, endpoint_identity
+from r1eval.backends.replay import is_replayed
 from r1eval.backends.replicas import EndpointSpec, ReplicaPool, endpoint_specs
 from r1eval.errors import UsageError
 
@@ -39,6 +42,8 @@ def identity_for(
     kind, spec = split_model(model)
     if kind is not None:
         return local_identity(kind, spec, local or LocalModelOptions())
+    if is_replayed(base_url):
+        return {"model": model, "base_url": str(base_url)}
     return endpoint_identity(model, endpoints_for(model, base_url)[0].url)
 
 

@@ -111,11 +111,21 @@ class Replayed:
     completion: Completion
 
 
+#: How the endpoint identity of a run graded from a file begins (then the file's SHA-256).
+FILE_URL = "file:"
+
+
 def file_identity(path: Path, model: str) -> dict[str, str]:
     """The endpoint identity of a run graded from ``path``: the file's SHA-256, so that a
     changed file never mixes with a folder made from another."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"model": model, "base_url": f"file:{digest}"}
+    return {"model": model, "base_url": f"{FILE_URL}{digest}"}
+
+
+def is_replayed(base_url: object) -> bool:
+    """Whether a ``base_url`` (of a run's identity or settings) names a file of responses
+    (``file_identity``)."""
+    return isinstance(base_url, str) and base_url.startswith(FILE_URL)
 
 
 def read_response_lines(path: Path) -> list[tuple[int, ResponseLine]]:

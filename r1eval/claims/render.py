@@ -10,6 +10,7 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from r1eval.claims.check import Row
+from r1eval.percent import points_text
 from r1eval.reports.table import markdown_table
 
 _HEADER = ["run", "model", "benchmark", "metric", "reported", "source", "measured",
@@ -17,22 +18,16 @@ _HEADER = ["run", "model", "benchmark", "metric", "reported", "source", "measure
 
 
 
-def _points(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.1f}" if signed else f"{value:.1f}"
-
-
 def _span(low: float | None, high: float | None) -> str:
-    return "-" if low is None else f"{_points(low)}-{_points(high)}"
+    return "-" if low is None else f"{points_text(low)}-{points_text(high)}"
 
 
 def _cells(row: Row) -> list[str]:
     return [
         row.run, row.compared_as or row.model, row.benchmark, row.metric or "-",
-        row.reported_shown, row.source or "-", _points(row.measured_pct),
+        row.reported_shown, row.source or "-", points_text(row.measured_pct),
         _span(row.same_low_pct, row.same_high_pct), _span(row.ci_low_pct, row.ci_high_pct),
-        _points(row.difference_pts, signed=True), row.verdict, "; ".join(row.notes) or "-",
+        points_text(row.difference_pts, signed=True), row.verdict, "; ".join(row.notes) or "-",
     ]
 
 

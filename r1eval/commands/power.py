@@ -1,10 +1,8 @@
 """``r1eval power``: how many samples per question a regression test needs.
 
-Plans the paired comparison of ``r1eval regress``: the variance of one question's difference
-between two runs is ``between + within / K`` (``r1eval.scoring.power``). ``--from`` one run
-estimates it from that run's per-question outcomes (with an assumed correlation between the two
-models' per-question rates); ``--from`` twice (a base and a candidate run) measures it directly;
-with no run, a stated assumption is used. The number of questions is the benchmark's, fixed.
+Plans the paired comparison of ``r1eval regress`` (or, with ``--figure-samples``, the
+same-question test of ``r1eval compare``) from zero, one or two runs; how the variance is
+estimated is ``r1eval.scoring.design``'s. The number of questions is the benchmark's, fixed.
 """
 
 from __future__ import annotations
@@ -14,10 +12,11 @@ from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
-from r1eval.regress.paired import pair_task, question_records
+from r1eval.percent import percent_text
 from r1eval.reports.table import markdown_table
+from r1eval.scoring.design import Assumptions, estimate_design, run_samples_per_question
 from r1eval.scoring.power import Design, detectable_difference, questions_needed, samples_needed
-from r1eval.store.loading import Run, load_run
+from r1eval.store.loading import load_run
 from r1eval.task.registry import resolve
 
 SHOWN_SAMPLES = (1, 2, 4, 8, 16, 32, 64)
@@ -55,75 +54,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task-dir", dest="task_dir", type=Path, help="extra task files")
 
 
-def _outcomes(run: Run, task: str) -> list[tuple[bool, ...]]:
-    _, records = question_records(run, task)
-    if not records:
-        raise UsageError(f"{run.path} has no graded sample of {task}")
-    return [r.outcomes for r in records.values()]
-
-
-def _paired_from_two(base: Run, candidate: Run, task: str) -> Design:
-    pairing = pair_task(base, candidate, task)
-    if not pairing.ids:
-        raise UsageError(f"{base.path} and {candidate.path} share no graded question of {task}")
-    design = Design.for_paired([r.outcomes for r in pairing.base],
-                               [r.outcomes for r in pairing.candidate])
-    note = (f"measured from the paired differences of {base.name} and {candidate.name} "
-            f"({len(pairing.ids)} questions)")
-    if "not separable" in design.note:
-        note += f" ({design.note})"
-    return Design(design.between, design.within, note)
-
-
-def _design_from_one(run: Run, task: str, args: argparse.Namespace) -> Design:
-    outcomes = _outcomes(run, task)
-    if all(len(q) == 1 for q in outcomes):
-        score = sum(q[0] for q in outcomes) / len(outcomes)
-        single = Design.assumed(score, args.between_share)
-        single = Design(single.between, single.within,
-                        f"{run.name} has one sample per question, so only its score is "
-                        f"used; {single.note}")
-    else:
-        estimated = Design.from_outcomes(outcomes)
-        single = Design(estimated.between, estimated.within,
-                        f"estimated from {run.name} ({len(outcomes)} questions)")
-    return single.paired(args.correlation)
-
-
-def _design(runs: list[Run], args: argparse.Namespace) -> Design:
-    if args.figure_samples is not None:
-        return _against_figure(runs, args)
-    if len(runs) == 2:
-        return _paired_from_two(runs[0], runs[1], args.task)
-    if len(runs) == 1:
-        return _design_from_one(runs[0], args.task, args)
-    return Design.assumed(args.score, args.between_share).paired(args.correlation)
-
-
-def _against_figure(runs: list[Run], args: argparse.Namespace) -> Design:
-    """The same-question test of ``r1eval compare``: only the variance within questions counts,
-    the run's (W / K) and the figure's (W / K_f); W from the run when it has K >= 2."""
-    if len(runs) > 1:
-        raise UsageError("--figure-samples takes at most one --from run")
-    within, note = None, ""
-    if runs:
-        estimated = Design.from_outcomes(_outcomes(runs[0], args.task))
-        if estimated.within > 0:
-            within, note = estimated.within, f"estimated from {runs[0].name}"
-    if within is None:
-        assumed = Design.assumed(args.score, args.between_share)
-        within, note = assumed.within, assumed.note
-    design = Design.same_questions(within, args.figure_samples)
-    return Design(design.between, design.within, f"{design.note}; {note}", normal=True)
-
-
-def _samples(runs: list[Run], args: argparse.Namespace, default: int) -> int:
-    """K for the smallest detectable drop: --samples, else the (first) run's, else ``default``."""
-    if args.samples is not None:
-        return int(args.samples)
-    if runs:
-        return max(len(q) for q in _outcomes(runs[0], args.task))
-    return default
+def _assumptions(args: argparse.Namespace) -> Assumptions:
+    return Assumptions(args.correlation, args.score, args.between_share)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -136,6 +68,7 @@ def _check(args: argparse.Namespace) -> None:
         (0 <= args.score <= 1, "--score must be between 0 and 1"),
         (0 <= args.between_share <= 1, "--between-share must be between 0 and 1"),
         (0 < args.alpha < 1 and 0 < args.power < 1, "--alpha and --power must be in (0, 1)"),
+        (len(args.runs or []) <= 2, "--from takes one run, or two (base and candidate)"),
     ]
     for ok, message in checks:
         if not ok:
@@ -154,20 +87,20 @@ def _needed_line(design: Design, delta: float, n: int, args: argparse.Namespace)
              else "the spread of the per-question differences")
     return (f"samples per question needed: **none suffices**: with {n} questions {hides} "
             f"alone hides a gap of {args.delta:g} points; even unlimited samples detect only "
-            f"gaps of {100 * floor:.1f} points or more")
+            f"gaps of {percent_text(floor)} points or more")
 
 
 def main(args: argparse.Namespace) -> int:
     _check(args)
     task = resolve([args.task], args.task_dir)[0]
-    if len(args.runs or []) > 2:
-        raise UsageError("--from takes one run, or two (base and candidate)")
     runs = [load_run(path) for path in args.runs or []]
-    design = _design(runs, args)
+    design = estimate_design(runs, args.task, _assumptions(args), args.figure_samples)
     delta, n = args.delta / 100.0, task.size
-    k = _samples(runs, args, task.r1_samples)
+    # K for the smallest detectable drop: --samples, else the (first) run's, else the protocol's
+    k = args.samples or (run_samples_per_question(runs[0], args.task) if runs
+                         else task.r1_samples)
     rows = [
-        [samples, f"{100 * detectable_difference(design, n, samples, args.alpha, args.power):.1f}",
+        [samples, percent_text(detectable_difference(design, n, samples, args.alpha, args.power)),
          questions_needed(design, delta, samples, args.alpha, args.power)]
         for samples in sorted({*SHOWN_SAMPLES, k})
     ]
@@ -184,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
         f"{design.within:.4g} / K ({design.note})",
         "",
         _needed_line(design, delta, n, args),
-        f"smallest detectable drop at K = {k}: **{100 * mde:.1f} points**",
+        f"smallest detectable drop at K = {k}: **{percent_text(mde)} points**",
         "",
         markdown_table(["K", "smallest detectable drop (points)",
                         f"questions needed for {args.delta:g} points"], rows),

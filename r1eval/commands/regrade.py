@@ -8,7 +8,8 @@ from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.grading.second_opinion import Disagreement, audit
-from r1eval.reports.table import markdown_table, percent
+from r1eval.percent import percent_text
+from r1eval.reports.table import markdown_table
 from r1eval.scoring.regrade import Regraded, RegradeResult, regrade_run
 
 MATH_VERIFY_GRADER = "r1eval.grading.math_answers.grade_math"
@@ -66,9 +67,9 @@ def summary_table(result: RegradeResult) -> str:
         changed = result.changed(task)
         rows.append([
             task, len(regraded), len(changed),
-            sum(r.verdict_after == "right" for r in changed),
-            sum(r.verdict_before == "right" for r in changed),
-            percent(result.pass1_before.get(task)), percent(score.pass1),
+            sum(r.status_after == "right" for r in changed),
+            sum(r.status_before == "right" for r in changed),
+            percent_text(result.pass1_before.get(task)), percent_text(score.pass1),
         ])
     return markdown_table(header, rows)
 
@@ -83,7 +84,7 @@ def _short(text: str | None) -> str:
 def changes_table(changed: list[Regraded]) -> str:
     header = ["task", "question", "repeat", "before", "after", "extracted before",
               "extracted after"]
-    rows = [[r.task, r.sample_id, r.repeat, r.verdict_before, r.verdict_after,
+    rows = [[r.task, r.sample_id, r.repeat, r.status_before, r.status_after,
              _short((r.before or {}).get("extracted")), _short(r.after.extracted)]
             for r in changed]
     return markdown_table(header, rows)

@@ -36,9 +36,9 @@ from typing import Any
 from r1eval import __version__
 from r1eval.errors import UsageError
 from r1eval.export.lm_eval_hooks import METRIC
-from r1eval.run.plan import WorkItem, build_plan
+from r1eval.run.plan import build_plan
 from r1eval.task.data import LoadedTask
-from r1eval.types import SamplingParams
+from r1eval.types import SamplingParams, WorkItem
 
 __all__ = ["DEFAULT_MAX_TOKENS", "SHIM", "export_lm_eval", "generation_kwargs", "task_name"]
 

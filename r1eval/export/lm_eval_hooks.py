@@ -13,13 +13,13 @@ This module imports neither lm-eval nor any model library.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from r1eval.grading.final_answer import grade_completion
 from r1eval.grading.pool import call_grader
 from r1eval.task.registry import resolve
-from r1eval.types import Completion, Grade
+from r1eval.types import Completion, Grade, Grader
 
 __all__ = ["METRIC", "grade_response", "process_results"]
 
@@ -29,7 +29,7 @@ METRIC = "pass@1"
 
 
 @functools.cache
-def _grader(task: str) -> Callable[[str, str], Grade]:
+def _grader(task: str) -> Grader:
     return resolve([task])[0].grader
 
 

@@ -14,12 +14,10 @@ format's answer markers); an opening delimiter never closed means no answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from r1eval.types import Completion, Grade
-
-Grader = Callable[[str, str], Grade]
+from r1eval.types import Completion, Grade, Grader
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,9 @@ to a worker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from r1eval.grading.choice_answers import grade_choice, grade_choice_up_to_ten
 from r1eval.grading.math_answers import grade_math, integer_grade
-from r1eval.types import Grade
+from r1eval.types import Grade, Grader
 
 __all__ = ["MAX_INLINE_CHARS", "inline_grade"]
 
@@ -22,7 +20,7 @@ __all__ = ["MAX_INLINE_CHARS", "inline_grade"]
 MAX_INLINE_CHARS = 10_000
 
 
-def inline_grade(grader: Callable[[str, str], Grade], answer: str, gold: str) -> Grade | None:
+def inline_grade(grader: Grader, answer: str, gold: str) -> Grade | None:
     """The grade of ``answer`` when it can be decided here, the same as ``grader`` gives it in
     a worker; None when a worker must decide."""
     if len(answer) > MAX_INLINE_CHARS:

@@ -120,23 +120,23 @@ def _grade_with_math_verify(answer: str, gold: str, timeout: int | None) -> Grad
             f"the {'boxed' if method.startswith('boxed') else 'stated'} answer does not parse"
         extracted = None if chosen is None else chosen.content
         return Grade(False, extracted, None, method, "no_answer", f"{method}: {why}")
-    base_verdict = based_numbers_equal(chosen.content, gold)
-    if base_verdict is not None:
-        correct = base_verdict
-    return _verdict(correct, chosen.content, canonical_form(parsed, chosen.content), method, gold)
+    based_equal = based_numbers_equal(chosen.content, gold)
+    if based_equal is not None:
+        correct = based_equal
+    return _judged(correct, chosen.content, canonical_form(parsed, chosen.content), method, gold)
 
 
 def integer_grade(answer: str, gold: str) -> Grade | None:
     """The grade of a final answer that is a plain integer against a plain-integer gold
     (every AIME answer, most of MATH-500's), compared as integers: math-verify reaches the same
-    verdict and canonical form through sympy, far slower (bench/grading.py). None otherwise."""
+    result and canonical form through sympy, far slower (bench/grading.py). None otherwise."""
     if not _PLAIN_INTEGER.fullmatch(gold.strip()):
         return None
     chosen = choose_answer(answer, multi_valued=False)
     if chosen is None or not _PLAIN_INTEGER.fullmatch(chosen.content):
         return None
     value = int(chosen.content)
-    return _verdict(value == int(gold), chosen.content, str(value), chosen.method, gold)
+    return _judged(value == int(gold), chosen.content, str(value), chosen.method, gold)
 
 
 @dataclass(frozen=True)
@@ -198,16 +198,16 @@ def _strip_text(latex: str) -> str:
     return _TEXT_WRAPPER.sub(r"\1", latex.strip().strip("$")).replace(" ", "")
 
 
-def _verdict(correct: bool, extracted: str, canonical: str, method: str, gold: str) -> Grade:
+def _judged(correct: bool, extracted: str, canonical: str, method: str, gold: str) -> Grade:
     shown = extracted if len(extracted) <= _EXPLAIN_CHARS else extracted[:_EXPLAIN_CHARS] + "..."
-    verdict = "matches" if correct else "does not match"
+    relation = "matches" if correct else "does not match"
     return Grade(
         correct=correct,
         extracted=extracted,
         canonical=canonical,
         method=method,
         failure=None if correct else "wrong",
-        explanation=f"{method}: {shown!r} {verdict} gold {gold!r}",
+        explanation=f"{method}: {shown!r} {relation} gold {gold!r}",
     )
 
 

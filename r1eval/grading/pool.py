@@ -38,9 +38,7 @@ from types import TracebackType
 
 from r1eval.grading.inline import inline_grade
 from r1eval.grading.math_answers import grade_math
-from r1eval.types import FailureReason, Grade
-
-Grader = Callable[[str, str], Grade]
+from r1eval.types import FailureReason, Grade, Grader
 
 STARTUP_TIMEOUT_S = 120.0
 RETRY_FACTOR = 2

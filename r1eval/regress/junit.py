@@ -17,6 +17,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from r1eval.percent import percent_text
 from r1eval.regress.paired import Comparison, TaskComparison
 from r1eval.regress.render import gate_text, summary
 
@@ -36,7 +37,7 @@ def _task_case(suite: ET.Element, comparison: Comparison, t: TaskComparison) -> 
     if comparison.forced:
         text += f" [FORCED: {'; '.join(comparison.forced)}]"
     if t.gate_failed:
-        tolerance = f"{100 * comparison.settings.max_drop:.1f}"
+        tolerance = percent_text(comparison.settings.max_drop)
         failure = ET.SubElement(case, "failure", type="regression",
                                 message=f"significant drop beyond the {tolerance}-point tolerance")
         failure.text = text

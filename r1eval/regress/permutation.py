@@ -22,12 +22,19 @@ difference is the job of ``stats.paired_interval``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["PermutationResult", "within_question_permutation"]
+from r1eval.scoring import stats
+
+if TYPE_CHECKING:
+    from r1eval.regress.pairing import Pairing, QuestionRecord
+
+__all__ = ["PermutationResult", "inverted_interval", "paired_test", "within_question_permutation"]
 
 _EXACT_OUTCOMES = 1 << 16
 _CHUNK_ELEMENTS = 1 << 22
@@ -141,3 +148,29 @@ def _drawn(t: np.ndarray, kb: np.ndarray, kc: np.ndarray, n: int, n_resamples: i
                                np.broadcast_to(kc, size))
         parts.append((x / kc - (t - x) / kb).sum(axis=1) / n)
     return np.concatenate(parts) if parts else np.zeros(1)
+
+
+# The test applied to the questions of a pairing of two runs (``r1eval.regress.pairing``).
+
+
+def _counts(records: Sequence[QuestionRecord]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([sum(r.outcomes) for r in records]),
+            np.array([len(r.outcomes) for r in records]))
+
+
+def paired_test(pairing: Pairing, index: Sequence[int], alpha: float
+                ) -> tuple[str, PermutationResult]:
+    """The within-question permutation test of the questions ``index``, and its name (McNemar's
+    exact test when every question has one sample in each run: the same p-value)."""
+    base = [pairing.base[i] for i in index]
+    cand = [pairing.candidate[i] for i in index]
+    result = within_question_permutation(*_counts(base), *_counts(cand), alpha=alpha)
+    if all(len(r.outcomes) == 1 for r in (*base, *cand)):
+        return "McNemar exact", result
+    how = "exact" if result.exact else "20,000 draws"
+    return f"within-question permutation ({how})", result
+
+
+def inverted_interval(result: PermutationResult) -> stats.Interval:
+    """The test's interval, as the statistics' interval type."""
+    return stats.Interval(result.low, result.high, "permutation test inverted")

@@ -3,6 +3,7 @@ phrases the report and JUnit reuse (points, intervals, p-values, the gate line).
 
 from __future__ import annotations
 
+from r1eval.percent import percent_text
 from r1eval.regress.paired import REGRESSION, Comparison, Settings, TaskComparison
 from r1eval.reports.table import markdown_table
 from r1eval.scoring import stats
@@ -10,7 +11,7 @@ from r1eval.scoring import stats
 
 def points(value: float) -> str:
     """A difference in percentage points, signed."""
-    return f"{100 * value:+.1f}"
+    return percent_text(value, signed=True)
 
 
 def interval_points(interval: stats.Interval) -> str:
@@ -38,7 +39,7 @@ def gate_text(t: TaskComparison, settings: Settings) -> str:
     if t.gate_failed:
         return "FAIL"
     if t.verdict == REGRESSION:
-        return f"pass (within {100 * settings.max_drop:.1f})"
+        return f"pass (within {percent_text(settings.max_drop)})"
     return "pass"
 
 
@@ -54,8 +55,8 @@ def _main_table(c: Comparison) -> str:
               f"{c.settings.confidence:.0%} CI", "p", "test", "verdict", "gate"]
     forced = f"FORCED: {'; '.join(c.forced)}" if c.forced else None
     rows = [
-        [t.task, t.n_questions, f"{t.samples[0]}/{t.samples[1]}", f"{100 * t.base_pass1:.1f}",
-         f"{100 * t.candidate_pass1:.1f}", points(t.difference), interval_points(t.interval),
+        [t.task, t.n_questions, f"{t.samples[0]}/{t.samples[1]}", percent_text(t.base_pass1),
+         percent_text(t.candidate_pass1), points(t.difference), interval_points(t.interval),
          p_text(t.p_value), t.test, t.verdict, gate_text(t, c.settings),
          *([_cell(forced, 200)] if forced else [])]
         for t in c.tasks
@@ -64,7 +65,7 @@ def _main_table(c: Comparison) -> str:
 
 
 def _gate_line(c: Comparison) -> str:
-    tolerance = f"{100 * c.settings.max_drop:.1f}-point tolerance"
+    tolerance = f"{percent_text(c.settings.max_drop)}-point tolerance"
     failed = [t for t in c.tasks if t.gate_failed]
     if not failed:
         return f"**Gate: passed**: no task shows a significant drop beyond the {tolerance}."
@@ -86,8 +87,8 @@ def _context_lines(c: Comparison) -> list[str]:
             lines.append(
                 f"- {t.task}: the interval above is on these questions; over questions (another "
                 f"sample of them) the paired interval is {interval_points(t.over_questions)} "
-                f"({100 * paired:.1f} points wide); as two independent runs it would be "
-                f"{100 * unpaired:.1f} wide")
+                f"({percent_text(paired)} points wide); as two independent runs it would be "
+                f"{percent_text(unpaired)} wide")
     lines += [f"- Note: {note}" for note in c.notes]
     return lines
 
@@ -101,7 +102,8 @@ def _flip_section(t: TaskComparison, max_flips: int) -> list[str]:
         if not shown:
             continue
         rows = [[label, _cell(f.id, 60), _cell(f.base_answer), _cell(f.candidate_answer),
-                 f"{100 * f.base_pass1:.0f}", f"{100 * f.candidate_pass1:.0f}"] for f in shown]
+                 percent_text(f.base_pass1, digits=0), percent_text(f.candidate_pass1, digits=0)]
+                for f in shown]
         header = ["", "question", "base answer", "candidate answer", "base pass@1 %",
                   "candidate pass@1 %"]
         lines += ["", markdown_table(header, rows)]
@@ -113,8 +115,8 @@ def _flip_section(t: TaskComparison, max_flips: int) -> list[str]:
 def _group_section(t: TaskComparison, settings: Settings) -> list[str]:
     lines = []
     for key in dict.fromkeys(g.key for g in t.groups):
-        rows = [[_cell(g.value, 60), g.n_questions, f"{100 * g.base_pass1:.1f}",
-                 f"{100 * g.candidate_pass1:.1f}", points(g.difference),
+        rows = [[_cell(g.value, 60), g.n_questions, percent_text(g.base_pass1),
+                 percent_text(g.candidate_pass1), points(g.difference),
                  interval_points(g.interval), g.lost, g.gained]
                 for g in t.groups if g.key == key]
         header = [key, "questions", "base %", "candidate %", "Δ points",
@@ -132,7 +134,7 @@ def render_markdown(c: Comparison, max_flips: int = 50) -> str:
         "",
         f"base `{c.base.name}` ({c.base.model}), candidate `{c.candidate.name}` "
         f"({c.candidate.model}); alpha {c.settings.alpha:g}, tolerated drop "
-        f"{100 * c.settings.max_drop:.1f} points",
+        f"{percent_text(c.settings.max_drop)} points",
         "",
         _main_table(c),
         "",

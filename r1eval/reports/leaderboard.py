@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from r1eval.claims.published import Reported
+from r1eval.percent import as_percent
 from r1eval.store.contracts import TaskEntry
 from r1eval.store.loading import Run, RunSet
 
@@ -26,8 +27,6 @@ LONG_COLUMNS = [
 MEASURED = "measured by r1eval"
 
 
-def _pct(value: Any) -> float | None:
-    return None if value is None or pd.isna(value) else round(100 * float(value), 2)
 
 
 def _provenance(run: Run, task: str) -> dict[str, Any]:
@@ -54,17 +53,18 @@ def _rows(run: Run) -> list[dict[str, Any]]:
     rows = []
     for s in run.scores.to_dict("records"):
         rows.append({
-            "model": run.model, "task": s["task"], "score_pct": _pct(s["pass@1"]),
-            "ci_low_pct": _pct(s["ci_low"]), "ci_high_pct": _pct(s["ci_high"]),
+            "model": run.model, "task": s["task"], "score_pct": as_percent(s["pass@1"], 2),
+            "ci_low_pct": as_percent(s["ci_low"], 2), "ci_high_pct": as_percent(s["ci_high"], 2),
             "questions": s["n_questions"], "samples_per_question": s["samples_per_question"],
-            "cons_at_k_pct": _pct(s["cons@k"]), "pass_at_k_pct": _pct(s["pass@k"]),
-            "truncated_pct": _pct(s["truncated_rate"]),
-            "no_answer_pct": _pct(s["no_answer_rate"]), "errors": s["n_errors"],
+            "cons_at_k_pct": as_percent(s["cons@k"], 2),
+            "pass_at_k_pct": as_percent(s["pass@k"], 2),
+            "truncated_pct": as_percent(s["truncated_rate"], 2),
+            "no_answer_pct": as_percent(s["no_answer_rate"], 2), "errors": s["n_errors"],
             "complete": bool(s["complete"]), "prompt_tokens": s["prompt_tokens"],
             "completion_tokens": s["completion_tokens"],
             "reasoning_tokens": s["reasoning_tokens"], "cost_usd": s.get("cost_usd"),
             "source": MEASURED, **_provenance(run, s["task"]), "metric": "pass@1",
-            "value": _pct(s["pass@1"]),
+            "value": as_percent(s["pass@1"], 2),
         })
     return rows
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from r1eval.percent import percent_text
 from r1eval.store.contracts import Scores
 
 
@@ -27,10 +28,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
-
-
 def scores_table(scores: Scores) -> str:
     """The end-of-run table: score in % with its 95% interval, and what might distort it."""
     header = ["task", "pass@1 %", "95% CI", "questions", "K", "cons@K %", "truncated %",
@@ -40,13 +37,13 @@ def scores_table(scores: Scores) -> str:
         k = s.samples_per_question
         rows.append([
             name,
-            percent(s.pass1),
-            f"{percent(s.ci_low)}-{percent(s.ci_high)}",
+            percent_text(s.pass1),
+            f"{percent_text(s.ci_low)}-{percent_text(s.ci_high)}",
             f"{s.n_questions}/{s.n_questions_planned}",
             k,
-            percent(s.at_k("cons")) if k is not None and k > 1 else "-",
-            percent(s.truncated_rate),
-            percent(s.no_answer_rate),
+            percent_text(s.at_k("cons")) if k is not None and k > 1 else "-",
+            percent_text(s.truncated_rate),
+            percent_text(s.no_answer_rate),
             s.n_errors,
         ])
     return markdown_table(header, rows)

@@ -23,13 +23,13 @@ import pandas as pd
 
 from r1eval.claims.check import Row
 from r1eval.claims.reproduction import outcome_counts, same_questions
-from r1eval.regress.paired import Comparison, pair_task, question_records
+from r1eval.regress.paired import Comparison
+from r1eval.regress.pairing import pair_task, question_records
 from r1eval.regress.render import gate_text, summary
 from r1eval.scoring import stats
 from r1eval.store.loading import Run
+from r1eval.store.outcomes import OUTCOMES, STATUS_COLUMN, graded_rows
 
-#: Sample verdicts that are outcomes (right or not); failed and ungraded samples are not.
-GRADED = ("right", "wrong", "no_answer", "truncated")
 LENGTH_BINS = 24
 
 
@@ -105,7 +105,7 @@ def overview(run: Run, rows: Sequence[Row]) -> list[dict[str, Any]]:
         task = str(score["task"])
         k = int(score["samples_per_question"] or 0)
         _, records = question_records(run, task)
-        samples = run.samples[(run.samples["task"] == task) & run.samples["verdict"].isin(GRADED)]
+        samples = graded_rows(run.samples, task)
         entries.append({
             "task": task,
             "pass1": _number(score["pass@1"]),
@@ -160,9 +160,10 @@ def _first_text(values: pd.Series) -> str | None:
 
 def lengths(run: Run, task: str, limit: int | None) -> dict[str, Any] | None:
     """Response lengths of one task's graded samples, binned up to the token limit (or the
-    longest response): counts by verdict, accuracy per bin, the reasoning and answer parts
-    where the endpoint reported reasoning tokens, and the share a smaller limit would cut."""
-    rows = run.samples[(run.samples["task"] == task) & run.samples["verdict"].isin(GRADED)]
+    longest response): counts by status (right, wrong, ...), accuracy per bin, the reasoning
+    and answer parts where the endpoint reported reasoning tokens, and the share a smaller
+    limit would cut."""
+    rows = graded_rows(run.samples, task)
     rows = rows[rows["completion_tokens"].notna()]
     if rows.empty:
         return None
@@ -171,11 +172,11 @@ def lengths(run: Run, task: str, limit: int | None) -> dict[str, Any] | None:
     top = max(top, float(tokens.max()), 1.0)
     edges = np.linspace(0.0, top, LENGTH_BINS + 1)
     index = np.clip(np.searchsorted(edges, tokens, side="right") - 1, 0, LENGTH_BINS - 1)
-    verdicts = rows["verdict"].to_numpy()
+    statuses = rows[STATUS_COLUMN].to_numpy()
     bins = []
     for b in range(LENGTH_BINS):
         mask = index == b
-        counts = {v: int(np.sum(verdicts[mask] == v)) for v in GRADED}
+        counts = {s: int(np.sum(statuses[mask] == s)) for s in OUTCOMES}
         total = int(mask.sum())
         bins.append({"low": float(edges[b]), "high": float(edges[b + 1]), "counts": counts,
                      "accuracy": counts["right"] / total if total else None})
@@ -186,7 +187,7 @@ def lengths(run: Run, task: str, limit: int | None) -> dict[str, Any] | None:
         parts = {"reasoning": _histogram(reasoning[known], edges),
                  "answer": _histogram(np.maximum(tokens[known] - reasoning[known], 0), edges),
                  "n": int(known.sum())}
-    truncated = verdicts == "truncated"
+    truncated = statuses == "truncated"
     cut = [float(np.mean((tokens >= edge) | truncated)) for edge in edges[1:]]
     return {"task": task, "limit": limit, "edges": edges.tolist(), "bins": bins,
             "parts": parts, "cutShare": cut, "n": int(tokens.size)}

@@ -15,6 +15,7 @@ from r1eval.backends.local import LocalModelOptions
 from r1eval.backends.replicas import split_slots
 from r1eval.errors import UsageError
 from r1eval.grading.final_answer import DEFAULT_DELIMITERS, TraceFormat, trace_formats
+from r1eval.run.flags import flag_name
 from r1eval.run.thinking import check_reasoning_effort, parse_json_controls
 from r1eval.types import SamplingParams
 
@@ -204,11 +205,6 @@ def build_config(
     except ValidationError as error:
         problems = "; ".join(_problem(e, origin) for e in error.errors())
         raise UsageError(problems) from None
-
-
-def flag_name(field: str) -> str:
-    """The command-line flag of a setting: ``max_tokens`` -> ``--max-tokens``."""
-    return "--" + field.replace("_", "-")
 
 
 def _problem(error: Mapping[str, Any], origin: Mapping[str, str]) -> str:

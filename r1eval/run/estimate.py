@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from r1eval.backends.tokens import estimate_tokens
-from r1eval.run.plan import WorkItem, group_requests
+from r1eval.run.plan import group_requests
 from r1eval.run.prices import Price
 from r1eval.scoring.stats import bootstrap_interval
-from r1eval.types import SamplingParams
+from r1eval.types import SamplingParams, WorkItem
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from r1eval.errors import RunFolderError, UsageError
 from r1eval.grading.pool import GraderPool
 from r1eval.run.budget import Budget
 from r1eval.run.config import DEFAULT_SEQUENCES, RunConfig
-from r1eval.run.plan import WorkItem, build_plan
+from r1eval.run.plan import build_plan
 from r1eval.run.prices import Price, price_for, price_record
 from r1eval.run.progress import Progress
 from r1eval.run.protocol import leaf_differences
@@ -35,6 +35,7 @@ from r1eval.store.contracts import Manifest, Scores, Serving
 from r1eval.store.folder import RunFolder, read_manifest
 from r1eval.task.data import LoadedTask, load_task
 from r1eval.task.registry import resolve
+from r1eval.types import WorkItem
 
 DEFAULT_RESULTS = Path("results")
 
@@ -93,15 +94,16 @@ def prepare(
 ) -> PreparedRun:
     """Everything that can fail on bad input, before any file is written or request sent.
 
-    ``endpoint`` overrides the identity derived from the model and base URL (a backend that
-    is not an HTTP endpoint, such as replayed completions, names itself).
+    ``endpoint`` replaces the identity derived from the model and base URL: ``r1eval estimate``
+    plans without an endpoint and keys the planned requests with a placeholder.
     """
     tasks = resolve(config.tasks, config.task_dir)
     if split_model(config.model)[0] is not None:
         check_in_process(config.model_dump(), config.model)
     api_key = api_key_from(config, environ, key_explicit)
     if endpoint is None and split_model(config.model)[0] is None:
-        endpoints_for(config.model, config.base_url)  # each URL well formed, none twice
+        # each URL well formed, none twice (a file of replayed responses names itself)
+        identity_for(config.model, config.base_url)
     price = price_for(config.model, config.prices, config.price_in, config.price_out)
     if config.max_cost is not None and price is None:
         raise UsageError(f"--max-cost needs the price of {config.model!r}: give --price-in and "

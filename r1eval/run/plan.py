@@ -6,26 +6,25 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from r1eval.errors import UsageError
 from r1eval.gc_pause import no_cyclic_gc
 from r1eval.task.data import LoadedTask
 from r1eval.task.definition import Task
-from r1eval.types import Prompt, Request, Sample, SamplingParams
+from r1eval.types import Prompt, Request, Sample, SamplingParams, WorkItem
 
-
-@dataclass(frozen=True, slots=True)
-class WorkItem:
-    """One response wanted: repeat ``repeat`` of one question of one task (slots: a plan holds
-    100,000 of them, and each one fewer object for the cyclic garbage collector to scan)."""
-
-    task: str
-    sample: Sample
-    repeat: int
-    prompt: Prompt
-    key: str
+__all__ = [
+    "MAX_PLANNED_RESPONSES",
+    "WorkItem",  # defined with the core types (r1eval.types); the plan is a list of them
+    "build_plan",
+    "check_plan_size",
+    "group_requests",
+    "repeat_keys",
+    "request_key",
+    "with_system_prompt",
+]
 
 
 def request_key(

@@ -10,10 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from r1eval.run.plan import WorkItem
 from r1eval.run.prices import Price
 from r1eval.store.log import LogState
-from r1eval.types import Completion, Grade
+from r1eval.types import Completion, Grade, WorkItem
 
 __all__ = ["Progress", "TaskCounts", "task_counts"]
 

@@ -35,10 +35,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from r1eval.errors import RunFolderError
-from r1eval.run.plan import WorkItem
 from r1eval.store.folder import read_manifest, run_folders
 from r1eval.store.snapshot import load_state
-from r1eval.types import Request
+from r1eval.types import Request, WorkItem
 
 __all__ = ["Chunk", "LongestFirst", "QuestionKey", "SendQueue", "expected_tokens",
            "order_groups"]

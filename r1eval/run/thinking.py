@@ -13,10 +13,11 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from r1eval.errors import UsageError
+from r1eval.run.flags import flag_name
 from r1eval.types import THINKING_CONTROLS
 
 #: The flag of each control, for messages.
-FLAGS = {name: "--" + name.replace("_", "-") for name in THINKING_CONTROLS}
+FLAGS = {name: flag_name(name) for name in THINKING_CONTROLS}
 
 #: OpenAI's reasoning efforts (o-series and GPT-5 models).
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")

@@ -1,4 +1,4 @@
-"""Scores of a run: outcomes per question, accuracy, pass@k/cons@k, intervals, power, regrading."""
+"""Scores of a run: per-task scores from the outcomes, pass@k/cons@k, intervals, power, regrade."""
 
 from r1eval._moved import forward_names
 

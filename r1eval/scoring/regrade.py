@@ -23,21 +23,20 @@ from typing import Any
 
 from r1eval import __version__
 from r1eval.errors import RunFolderError
-from r1eval.grading.final_answer import Grader, TraceFormat, grade_completion, run_trace_formats
+from r1eval.grading.final_answer import TraceFormat, grade_completion, run_trace_formats
 from r1eval.grading.pool import GraderPool
-from r1eval.run.plan import WorkItem
 from r1eval.run.prices import price_from_record
 from r1eval.run.progress import Progress, TaskCounts
 from r1eval.run.provenance import git_revision
 from r1eval.scoring.scores import add_costs, score_task, tally
 from r1eval.store.contracts import Manifest, Scores, TaskScore
 from r1eval.store.folder import RunFolder, is_run_folder, read_scores
-from r1eval.store.loading import verdict
 from r1eval.store.log import LogState, read_completions
+from r1eval.store.outcomes import SampleStatus, sample_status
 from r1eval.store.records import completion_from_record, grade_record
 from r1eval.task.definition import Task
 from r1eval.task.registry import resolve
-from r1eval.types import Grade, Prompt, Sample
+from r1eval.types import Grade, Grader, Prompt, Sample, WorkItem
 
 __all__ = ["RegradeResult", "Regraded", "items_from_log", "regrade_run"]
 
@@ -59,12 +58,12 @@ class Regraded:
     completion: dict[str, Any]
 
     @property
-    def verdict_before(self) -> str:
-        return verdict(self.before, self.completion)
+    def status_before(self) -> SampleStatus:
+        return sample_status(self.before, self.completion)
 
     @property
-    def verdict_after(self) -> str:
-        return verdict(_as_record(self.after), self.completion)
+    def status_after(self) -> SampleStatus:
+        return sample_status(_as_record(self.after), self.completion)
 
     @property
     def scored_differently(self) -> bool:
@@ -83,9 +82,9 @@ class RegradeResult:
     written: bool
 
     def changed(self, task: str | None = None) -> list[Regraded]:
-        """Responses whose verdict (right, wrong, no answer, truncated) changed."""
+        """Responses whose status (right, wrong, no answer, truncated) changed."""
         return [r for r in self.regraded if (task is None or r.task == task)
-                and r.verdict_before != r.verdict_after]
+                and r.status_before != r.status_after]
 
 
 def _as_record(grade: Grade) -> dict[str, Any]:
@@ -242,7 +241,7 @@ def _record_regrade(
         "git": git_revision(),
         "graders": graders,
         "responses": len(regraded),
-        "verdicts_changed": sum(r.verdict_before != r.verdict_after for r in regraded),
+        "verdicts_changed": sum(r.status_before != r.status_after for r in regraded),
     }
     tasks = {name: task.model_copy(update={"grader": graders.get(name, task.grader)})
              for name, task in manifest.tasks.items()}

@@ -14,12 +14,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from r1eval.gc_pause import no_cyclic_gc
-from r1eval.run.plan import WorkItem
 from r1eval.run.prices import Price, price_record
 from r1eval.scoring import stats
 from r1eval.store.log import LogState
+from r1eval.store.outcomes import OUTCOMES, sample_status, samples_per_question
 from r1eval.store.records import sample_tokens
 from r1eval.task.multiple_choice import unshuffled_letter
+from r1eval.types import WorkItem
 
 
 class Outcome(NamedTuple):
@@ -44,10 +45,13 @@ class TaskTally:
     planned_questions: set[str] = field(default_factory=set)
     errors: int = 0
     not_attempted: int = 0
+    repeats: set[int] = field(default_factory=set)  # the plan's repeat indices
     samples_per_question: int = 0
 
 
-def _outcome(grade: dict[str, Any], completion: dict[str, Any]) -> Outcome:
+def _scored(grade: dict[str, Any] | None, completion: dict[str, Any] | None) -> Outcome:
+    """What scoring keeps of a sample whose status is an outcome (it has both records)."""
+    assert grade is not None and completion is not None
     usage = completion.get("usage") or {}
     return Outcome(
         bool(grade["correct"]),
@@ -97,15 +101,16 @@ def tally(items: Iterable[WorkItem], state: LogState) -> dict[str, TaskTally]:
         t, question = tallies[item.task], item.sample.id
         t.planned_questions.add(question)
         t.metadata[question] = item.sample.metadata
-        if item.repeat >= t.samples_per_question:
-            t.samples_per_question = item.repeat + 1
+        t.repeats.add(item.repeat)
         grade, completion = grades.get(item.key), completions.get(item.key)
-        if grade is not None and completion is not None:
-            t.questions[question].append(_outcome(grade, completion))
+        if sample_status(grade, completion) in OUTCOMES:
+            t.questions[question].append(_scored(grade, completion))
         elif item.key in state.errors:
             t.errors += 1
         else:
             t.not_attempted += 1
+    for t in tallies.values():
+        t.samples_per_question = samples_per_question(t.repeats)
     return dict(tallies)
 
 

@@ -228,8 +228,8 @@ def consensus_correct(samples: Sequence[tuple[str | None, bool]]) -> bool:
     winner = majority_vote([answer for answer, _ in samples])
     if winner is None:
         return False
-    verdicts = [correct for answer, correct in samples if answer == winner]
-    return 2 * sum(verdicts) > len(verdicts)
+    graded = [correct for answer, correct in samples if answer == winner]
+    return 2 * sum(graded) > len(graded)
 
 
 def cons_at_k(questions: Sequence[Sequence[tuple[str | None, bool]]]) -> float:

@@ -19,6 +19,7 @@ from r1eval.store.contracts import Manifest, TaskScore
 from r1eval.store.files import utf8_safe
 from r1eval.store.folder import MANIFEST, read_manifest, read_scores, run_folders
 from r1eval.store.log import read_completions
+from r1eval.store.outcomes import sample_status
 from r1eval.store.records import sample_tokens
 from r1eval.store.snapshot import load_state
 
@@ -34,7 +35,6 @@ SCORE_COLUMNS = [
     "n_questions_short_of_k",
     "prompt_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",
 ]
-VERDICTS = ("right", "wrong", "no_answer", "truncated", "error", "ungraded")
 
 
 @dataclass(frozen=True)
@@ -99,19 +99,6 @@ def _concat(frames: Iterable[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def verdict(grade: dict[str, Any] | None, completion: dict[str, Any] | None) -> str:
-    """right, wrong, no_answer, truncated, error or ungraded (a response not yet graded)."""
-    if completion is None:
-        return "error"
-    if grade is None:
-        return "ungraded"
-    if grade.get("correct"):
-        return "right"
-    if completion.get("finish_reason") == "length":
-        return "truncated"
-    return "wrong" if grade.get("failure") == "wrong" else "no_answer"
-
-
 def _sample_row(
     run: str, model: str, completion: dict[str, Any], grade: dict[str, Any] | None,
 ) -> dict[str, Any]:
@@ -120,7 +107,7 @@ def _sample_row(
     prompt_metadata = completion.get("prompt_metadata") or {}
     row = {
         **_item_columns(run, model, completion),
-        "verdict": verdict(grade, completion),
+        "verdict": sample_status(grade, completion),
         **{name: None if grade is None else grade.get(name) for name in _GRADE_COLUMNS},
         "finish_reason": completion.get("finish_reason"), "gold": completion.get("gold"),
         "prompt_tokens": sample_tokens(usage, "prompt"),
@@ -137,7 +124,7 @@ def _sample_row(
 def _error_row(run: str, model: str, error: dict[str, Any]) -> dict[str, Any]:
     """A failed request's row: no response, so no grade or usage."""
     row = {**dict.fromkeys(SAMPLE_COLUMNS), **_item_columns(run, model, error),
-           "verdict": verdict(None, None), "error": error.get("message")}
+           "verdict": sample_status(None, None), "error": error.get("message")}
     return {name: utf8_safe(value) if isinstance(value, str) else value
             for name, value in row.items()}
 

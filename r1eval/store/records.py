@@ -11,8 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from r1eval.backends.tokens import estimate_tokens
-from r1eval.run.plan import WorkItem
-from r1eval.types import Completion, Grade, Usage
+from r1eval.types import Completion, Grade, Usage, WorkItem
 
 
 def _item_fields(item: WorkItem) -> dict[str, Any]:

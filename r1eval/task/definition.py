@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from r1eval.errors import UsageError
 from r1eval.task.prompts import CHOICE_LETTERS, rendered_prompt_hash, template_hash
-from r1eval.types import Grade, Prompt, Sample
+from r1eval.types import Grader, Prompt, Sample
 
 Record = dict[str, Any]
 
@@ -69,14 +69,13 @@ class Task:
     prompt_template: str
     to_sample: Callable[[Record], Sample]
     prompt: Callable[[Sample, int], Prompt]
-    grader: Callable[[str, str], Grade]
+    grader: Grader
     r1_samples: int
     reference: str
     breakdown: tuple[str, ...] = ()
     private_text: bool = False
     prepare: Callable[[list[Record]], list[Record]] = list
     options: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prompt_hash(self) -> str:
