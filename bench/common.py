@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from r1eval.grading.math_answers import Box, find_boxes
-from r1eval.reports.table import markdown_table
+from r1eval.table import markdown_table
 from r1eval.task.data import read_jsonl
 from r1eval.task.prompts import MATH_PROMPT
 

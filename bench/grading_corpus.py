@@ -40,7 +40,7 @@ from r1eval.grading.final_answer import (
     trace_formats,
 )
 from r1eval.grading.pool import GraderPool
-from r1eval.reports.table import markdown_table
+from r1eval.table import markdown_table
 from r1eval.task.registry import resolve
 from r1eval.types import Completion, Grade
 

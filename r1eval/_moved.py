@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 MOVED: dict[str, str] = {
-    "r1eval.audit": "r1eval.grading.second_opinion",
+    "r1eval.audit": "r1eval.run.second_opinion",
     "r1eval.budget": "r1eval.run.budget",
     "r1eval.compare": "r1eval.claims.check",
     "r1eval.config": "r1eval.run.config",
@@ -37,12 +37,12 @@ MOVED: dict[str, str] = {
     "r1eval.permutation": "r1eval.regress.permutation",
     "r1eval.plan": "r1eval.run.plan",
     "r1eval.power": "r1eval.scoring.power",
-    "r1eval.prices": "r1eval.run.prices",
+    "r1eval.prices": "r1eval.scoring.prices",
     "r1eval.progress": "r1eval.run.progress",
     "r1eval.prompts": "r1eval.task.prompts",
     "r1eval.provenance": "r1eval.run.provenance",
     "r1eval.records": "r1eval.store.records",
-    "r1eval.regrade": "r1eval.scoring.regrade",
+    "r1eval.regrade": "r1eval.run.regrade",
     "r1eval.registry": "r1eval.task.registry",
     "r1eval.report": "r1eval.reports.html",
     "r1eval.report_math": "r1eval.reports.mathjax",
@@ -55,9 +55,8 @@ MOVED: dict[str, str] = {
     "r1eval.schedule": "r1eval.run.schedule",
     "r1eval.server_setup": "r1eval.backends.server_setup",
     "r1eval.stats": "r1eval.scoring.stats",
-    "r1eval.table": "r1eval.reports.table",
     "r1eval.task_factory": "r1eval.task.factory",
-    "r1eval.thinking": "r1eval.run.thinking",
+    "r1eval.thinking": "r1eval.backends.thinking",
     "r1eval.tokens": "r1eval.backends.tokens",
     "r1eval.zipcrypto": "r1eval.task.zipcrypto",
 }

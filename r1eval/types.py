@@ -94,7 +94,7 @@ class Grade:
 Grader = Callable[[str, str], Grade]
 
 
-#: The thinking controls (``r1eval.run.thinking``): part of a run's identity only when set, so
+#: The thinking controls (``r1eval.backends.thinking``): part of a run's identity only when set, so
 #: the keys and identity of a run made without them stay what they were.
 THINKING_CONTROLS = ("reasoning_effort", "chat_template_kwargs", "system_prompt", "extra_body")
 

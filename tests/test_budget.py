@@ -9,7 +9,7 @@ import pytest
 
 from r1eval.cli import main
 from r1eval.run.budget import Budget
-from r1eval.run.prices import Price
+from r1eval.scoring.prices import Price
 from r1eval.store.folder import LOG, read_log
 from r1eval.types import Request, SamplingParams, Usage
 

@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 from r1eval.cli import main
 from r1eval.errors import RunFolderError
 from r1eval.run.plan import WorkItem
-from r1eval.scoring.regrade import items_from_log
+from r1eval.run.regrade import items_from_log
 from r1eval.scoring.scores import score_task, tally
 from r1eval.store.contracts import FORMATS, CompletionRecord, ErrorRecord, GradeRecord, Record
 from r1eval.store.folder import read_manifest, read_scores

@@ -9,7 +9,7 @@ import pytest
 from r1eval.cli import main
 from r1eval.errors import UsageError
 from r1eval.run.plan import WorkItem
-from r1eval.run.prices import Price, price_for
+from r1eval.scoring.prices import Price, price_for
 from r1eval.scoring.scores import add_costs
 from r1eval.store.records import completion_record
 from r1eval.types import Completion, Prompt, Sample, Usage

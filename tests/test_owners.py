@@ -15,14 +15,15 @@ import pytest
 
 import r1eval
 from r1eval import types
+from r1eval.backends import thinking
 from r1eval.backends.factory import identity_for
 from r1eval.backends.replay import file_identity
 from r1eval.claims.check import ReproductionVerdict
 from r1eval.grading import final_answer, inline, pool
 from r1eval.percent import as_percent, percent_text, points_text
 from r1eval.regress.paired import RegressionVerdict
-from r1eval.reports.table import scores_table
-from r1eval.run import config, thinking
+from r1eval.reports.end_of_run import scores_table
+from r1eval.run import config
 from r1eval.scoring.design import Assumptions, estimate_design
 from r1eval.scoring.power import Design
 from r1eval.store.contracts import Scores
@@ -53,7 +54,7 @@ def _defines(module: str, name: str) -> bool:
 
 
 @pytest.mark.parametrize("module", [
-    "store/records.py", "scoring/scores.py", "scoring/regrade.py", "run/schedule.py",
+    "store/records.py", "scoring/scores.py", "run/regrade.py", "run/schedule.py",
     "run/progress.py", "run/estimate.py", "export/lm_eval.py",
 ])
 def test_work_items_come_with_the_core_types_not_the_planner(module: str) -> None:
@@ -67,7 +68,7 @@ def test_work_items_come_with_the_core_types_not_the_planner(module: str) -> Non
 
 def test_regrade_does_not_import_pandas() -> None:
     """A 10-line status function is no reason to load pandas (through the run loader)."""
-    code = "import sys, r1eval.scoring.regrade; print('pandas' in sys.modules)"
+    code = "import sys, r1eval.run.regrade; print('pandas' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
@@ -81,7 +82,7 @@ def test_grader_is_declared_once(module: str) -> None:
 
 
 def test_thinking_names_flags_as_config_does() -> None:
-    assert not any(_defines(m, "flag_name") for m in ("run/config.py", "run/thinking.py"))
+    assert not any(_defines(m, "flag_name") for m in ("run/config.py", "backends/thinking.py"))
     assert thinking.flag_name is config.flag_name
     assert thinking.FLAGS["reasoning_effort"] == config.flag_name("reasoning_effort")
 

@@ -10,7 +10,7 @@ import pytest
 
 import r1eval
 from r1eval.cli import main
-from r1eval.grading.second_opinion import independent_check
+from r1eval.run.second_opinion import independent_check
 from r1eval.store.folder import LOG, SNAPSHOT, LogState, load_state, read_log
 
 from runs_for_tests import answer, build_run

@@ -40,7 +40,7 @@ from r1eval.backends.openai_reply import (
     usage_of,
 )
 from r1eval.backends.sse import StreamAssembler, StreamError
-from r1eval.run.thinking import body_fields
+from r1eval.backends.thinking import body_fields
 from r1eval.types import Completion, Request
 
 __all__ = ["STREAM_MODES", "ChatAttempts", "Deliver"]
@@ -236,7 +236,7 @@ class ChatAttempts(EndpointHTTP):
     def _body(self, request: Request, n: int) -> dict[str, Any]:
         """The chat-completions body: parameters left at None are left out (the server's
         default applies), ``n`` only above 1, ``stop`` only when not empty; then the
-        thinking controls (``r1eval.run.thinking``)."""
+        thinking controls (``r1eval.backends.thinking``)."""
         sampling = request.sampling
         body: dict[str, Any] = {"model": self._model, "messages": list(request.messages)}
         if n > 1:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from r1eval.backends.server_setup import server_differences
+from r1eval.backends.thinking import control_differences
 from r1eval.claims.measure import (
     Measured,
     Need,
@@ -51,7 +52,6 @@ from r1eval.claims.measure import (
 from r1eval.claims.published import Alias, Claim, Protocol, Reported, benchmark_name
 from r1eval.claims.reproduction import SameQuestions
 from r1eval.percent import as_percent, is_missing, percent_text
-from r1eval.run.thinking import control_differences
 from r1eval.store.loading import Run
 
 __all__ = [

@@ -96,7 +96,7 @@ class Protocol(_Strict):
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1)
     prompt: str | None = None
-    # thinking controls (r1eval.run.thinking) the source used; None: none
+    # thinking controls (r1eval.backends.thinking) the source used; None: none
     reasoning_effort: str | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     system_prompt: str | None = None

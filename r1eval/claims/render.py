@@ -11,7 +11,7 @@ from typing import Any
 
 from r1eval.claims.check import Row
 from r1eval.percent import points_text
-from r1eval.reports.table import markdown_table
+from r1eval.table import markdown_table
 
 _HEADER = ["run", "model", "benchmark", "metric", "reported", "source", "measured",
            "95% CI same questions", "95% CI over questions", "diff", "verdict", "notes"]

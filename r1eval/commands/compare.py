@@ -11,8 +11,8 @@ from r1eval.claims.published import Reported, benchmark_name, load_reported
 from r1eval.claims.render import render_csv, render_json, render_markdown
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
-from r1eval.reports.table import markdown_table
 from r1eval.store.loading import Run, load_runs
+from r1eval.table import markdown_table
 from r1eval.task.registry import available_tasks
 
 EPILOG = epilog(

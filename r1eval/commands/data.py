@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, add_task_dir, epilog
-from r1eval.reports.table import markdown_table
+from r1eval.table import markdown_table
 from r1eval.task.registry import available_tasks, resolve
 
 EPILOG = epilog(

@@ -19,7 +19,7 @@ from r1eval.commands.shared import (
     add_task_dir,
     epilog,
 )
-from r1eval.reports.table import scores_table
+from r1eval.reports.end_of_run import scores_table
 from r1eval.run.config import build_config
 from r1eval.run.evaluate import execute
 from r1eval.run.replay import prepare_replay

@@ -13,10 +13,10 @@ from pathlib import Path
 from r1eval.commands.shared import BAD_INPUT, epilog
 from r1eval.errors import UsageError
 from r1eval.percent import percent_text
-from r1eval.reports.table import markdown_table
 from r1eval.scoring.design import Assumptions, estimate_design, run_samples_per_question
 from r1eval.scoring.power import Design, detectable_difference, questions_needed, samples_needed
 from r1eval.store.loading import load_run
+from r1eval.table import markdown_table
 from r1eval.task.registry import resolve
 
 SHOWN_SAMPLES = (1, 2, 4, 8, 16, 32, 64)

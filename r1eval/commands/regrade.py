@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from r1eval.commands.shared import BAD_INPUT, epilog
-from r1eval.grading.second_opinion import Disagreement, audit
 from r1eval.percent import percent_text
-from r1eval.reports.table import markdown_table
-from r1eval.scoring.regrade import Regraded, RegradeResult, regrade_run
+from r1eval.run.regrade import Regraded, RegradeResult, regrade_run
+from r1eval.run.second_opinion import Disagreement, audit
+from r1eval.table import markdown_table
 
 MATH_VERIFY_GRADER = "r1eval.grading.math_answers.grade_math"
 _SHOWN_CHARS = 40

@@ -21,11 +21,12 @@ from r1eval.commands.shared import (
     add_tasks,
     epilog,
 )
-from r1eval.reports.table import markdown_table, scores_table
+from r1eval.reports.end_of_run import scores_table
 from r1eval.run.config import build_config
 from r1eval.run.evaluate import PreparedRun, execute, prepare
-from r1eval.run.prices import price_for
 from r1eval.run.schedule import LongestFirst
+from r1eval.scoring.prices import price_for
+from r1eval.table import markdown_table
 
 NOT_CONFIG = ("command", "config", "handler", "dry_run", "history")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from r1eval.commands.shared import BAD_INPUT, add_task_dir, epilog
-from r1eval.reports.table import markdown_table
+from r1eval.table import markdown_table
 from r1eval.task.registry import available_tasks
 
 EPILOG = epilog("r1eval tasks --task-dir my_tasks", "0 the list is printed", BAD_INPUT)

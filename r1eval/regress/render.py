@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from r1eval.percent import percent_text
 from r1eval.regress.paired import REGRESSION, Comparison, Settings, TaskComparison
-from r1eval.reports.table import markdown_table
 from r1eval.scoring import stats
+from r1eval.table import markdown_table
 
 
 def points(value: float) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from r1eval.backends.tokens import estimate_tokens
 from r1eval.errors import R1EvalError
-from r1eval.run.prices import Price
+from r1eval.scoring.prices import Price
 from r1eval.types import Request, Usage
 
 

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from r1eval.backends.local import LocalModelOptions
 from r1eval.backends.replicas import split_slots
+from r1eval.backends.thinking import check_reasoning_effort, parse_json_controls
 from r1eval.errors import UsageError
+from r1eval.flags import flag_name
 from r1eval.grading.final_answer import DEFAULT_DELIMITERS, TraceFormat, trace_formats
-from r1eval.run.flags import flag_name
-from r1eval.run.thinking import check_reasoning_effort, parse_json_controls
 from r1eval.types import SamplingParams
 
 ENV_PREFIX = "R1EVAL_"
@@ -61,7 +61,7 @@ class RunConfig(BaseModel):
     # The reasoning trace formats recognised (r1eval.grading.final_answer.TRACE_FORMATS,
     # or "OPEN CLOSE")
     reasoning_delimiters: list[str] = Field(default=list(DEFAULT_DELIMITERS), min_length=1)
-    # Thinking controls (r1eval.run.thinking), sent as given and part of the run's identity
+    # Thinking controls (r1eval.backends.thinking), sent as given and part of the run's identity
     reasoning_effort: str | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     system_prompt: str | None = Field(default=None, min_length=1)

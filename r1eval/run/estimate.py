@@ -14,7 +14,7 @@ import pandas as pd
 
 from r1eval.backends.tokens import estimate_tokens
 from r1eval.run.plan import group_requests
-from r1eval.run.prices import Price
+from r1eval.scoring.prices import Price
 from r1eval.scoring.stats import bootstrap_interval
 from r1eval.types import SamplingParams, WorkItem
 

@@ -19,17 +19,17 @@ from r1eval.backends.factory import backend_for, endpoints_for, identity_for, sp
 from r1eval.backends.openai_compat import endpoint_identity
 from r1eval.backends.replicas import ReplicaPool, split_slots
 from r1eval.backends.server_setup import describe
+from r1eval.backends.thinking import check_in_process
 from r1eval.errors import RunFolderError, UsageError
 from r1eval.grading.pool import GraderPool
 from r1eval.run.budget import Budget
 from r1eval.run.config import DEFAULT_SEQUENCES, RunConfig
 from r1eval.run.plan import build_plan
-from r1eval.run.prices import Price, price_for, price_record
 from r1eval.run.progress import Progress
 from r1eval.run.protocol import leaf_differences
 from r1eval.run.provenance import provenance
 from r1eval.run.runner import Order, Runner
-from r1eval.run.thinking import check_in_process
+from r1eval.scoring.prices import Price, price_for, price_record
 from r1eval.scoring.scores import add_costs, score_task, tally
 from r1eval.store.contracts import Manifest, Scores, Serving
 from r1eval.store.folder import RunFolder, read_manifest

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from r1eval.run.prices import Price
+from r1eval.scoring.prices import Price
 from r1eval.store.log import LogState
 from r1eval.types import Completion, Grade, WorkItem
 

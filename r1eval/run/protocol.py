@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from r1eval.run.thinking import control_differences
+from r1eval.backends.thinking import control_differences
 from r1eval.store.contracts import Manifest, Sampling, TaskEntry
 from r1eval.task.registry import current_prompt_hash
 

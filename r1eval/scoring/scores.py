@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from r1eval.gc_pause import no_cyclic_gc
-from r1eval.run.prices import Price, price_record
 from r1eval.scoring import stats
+from r1eval.scoring.prices import Price, price_record
 from r1eval.store.log import LogState
 from r1eval.store.outcomes import OUTCOMES, sample_status, samples_per_question
 from r1eval.store.records import sample_tokens

@@ -131,7 +131,7 @@ class RunSettings(Contract):
 
 
 class Prices(Contract):
-    """The prices a run was costed at, USD per 1M tokens (``r1eval.run.prices``)."""
+    """The prices a run was costed at, USD per 1M tokens (``r1eval.scoring.prices``)."""
 
     input_per_1m: Number
     output_per_1m: Number

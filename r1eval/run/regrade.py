@@ -25,9 +25,9 @@ from r1eval import __version__
 from r1eval.errors import RunFolderError
 from r1eval.grading.final_answer import TraceFormat, grade_completion, run_trace_formats
 from r1eval.grading.pool import GraderPool
-from r1eval.run.prices import price_from_record
 from r1eval.run.progress import Progress, TaskCounts
 from r1eval.run.provenance import git_revision
+from r1eval.scoring.prices import price_from_record
 from r1eval.scoring.scores import add_costs, score_task, tally
 from r1eval.store.contracts import Manifest, Scores, TaskScore
 from r1eval.store.folder import RunFolder, is_run_folder, read_scores

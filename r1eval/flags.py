@@ -1,6 +1,6 @@
 """How a setting of a run is named on the command line: r1eval's errors name the flag.
 
-Below both ``r1eval.run.config`` (which validates settings) and ``r1eval.run.thinking`` (which
+Below both ``r1eval.run.config`` (which validates settings) and ``r1eval.backends.thinking`` (which
 ``config`` imports to check the thinking controls), so both name flags the same way.
 """
 

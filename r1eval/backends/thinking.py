@@ -13,7 +13,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from r1eval.errors import UsageError
-from r1eval.run.flags import flag_name
+from r1eval.flags import flag_name
 from r1eval.types import THINKING_CONTROLS
 
 #: The flag of each control, for messages.

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from r1eval.scoring.regrade import Regraded
+from r1eval.run.regrade import Regraded
 
 __all__ = ["Disagreement", "audit", "independent_check", "normalise", "number"]
 
