@@ -43,9 +43,8 @@ from r1eval.store.records import (
     error_record,
     grade_record,
 )
-from r1eval.types import Completion, Grade, Request, SamplingParams, Usage
+from r1eval.types import Completion, Grade, Grader, Request, SamplingParams, Usage
 
-Grader = Callable[[str, str], Grade]
 #: Where the lengths of the questions from earlier runs come from.
 Order = LongestFirst
 
