@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Protocol
 
-from r1eval.errors import EndpointError, RequestFailed, UsageError
+from r1eval.errors import EndpointError, OutOfRotation, RequestFailed, UsageError
 from r1eval.types import Completion, Request
 
 __all__ = [
@@ -44,20 +44,23 @@ class LocalModelOptions:
     ``device`` (hf): ``cuda``, ``cpu``, ``cuda:1``...; default: the GPU when present.
     ``batch_size`` (hf): sequences per ``generate`` call (K samples of a question count K).
     ``tensor_parallel_size``, ``gpu_memory_utilization``, ``max_model_len`` (vllm): passed to
-    ``vllm.LLM`` as they are.
+    ``vllm.LLM`` as they are. ``data_parallel_size`` (vllm): engines, one process each
+    (``r1eval.backends.vllm_ranks``); how the model is served, not what it answers.
     """
 
     dtype: str = "auto"
     device: str | None = None
     batch_size: int = 16
     tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
     gpu_memory_utilization: float = 0.9
     max_model_len: int | None = None
     trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.tensor_parallel_size < 1:
-            raise UsageError("batch_size and tensor_parallel_size must be at least 1")
+        if min(self.batch_size, self.tensor_parallel_size, self.data_parallel_size) < 1:
+            raise UsageError(
+                "batch_size, tensor_parallel_size and data_parallel_size must be at least 1")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise UsageError("gpu_memory_utilization must be in (0, 1]")
 
@@ -119,75 +122,140 @@ _Pending = tuple[Request, "asyncio.Future[list[Completion]]"]
 
 
 class BatchingBackend:
-    """A ``Backend`` over a ``LocalEngine`` (see the module docstring)."""
+    """A ``Backend`` over one ``LocalEngine`` or several alike (see the module docstring).
 
-    def __init__(self, engine: LocalEngine, identity: dict[str, str]) -> None:
-        self._engine = engine
+    With several (data-parallel ranks), all share the one queue: a free engine takes its share
+    of the requests waiting (all of them when the others are busy), so one that finishes early
+    takes more. An engine that raises ``OutOfRotation`` is gone: its batch goes back to the
+    queue for the others; when none is left, every request fails with ``EndpointError``.
+    """
+
+    def __init__(self, engines: LocalEngine | Sequence[LocalEngine],
+                 identity: dict[str, str]) -> None:
+        self._engines = list(engines) if isinstance(engines, Sequence) else [engines]
         self._identity = identity
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1eval-model")
+        self._executors = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="r1eval-model")
+            for _ in self._engines
+        ]
         self._queue: asyncio.Queue[_Pending] | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._busy = 0
+        self._alive = len(self._engines)
+        self._gone: EndpointError | None = None
 
     def identity(self) -> dict[str, str]:
         return dict(self._identity)
 
     async def preflight(self) -> None:
         """Load the model now, so that a bad path fails before the run starts."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._engine.load)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(
+            loop.run_in_executor(executor, engine.load)
+            for engine, executor in zip(self._engines, self._executors, strict=True)))
 
     async def generate(self, request: Request) -> list[Completion]:
         if request.n < 1:
             raise ValueError(f"a request must ask for at least one completion, not {request.n}")
+        if self._gone is not None:
+            raise self._gone
         future: asyncio.Future[list[Completion]] = asyncio.get_running_loop().create_future()
-        self._ensure_worker().put_nowait((request, future))
+        self._ensure_workers().put_nowait((request, future))
         return await future
 
     async def aclose(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = self._queue = None
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers, self._queue = [], None
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._engine.close)
-        self._executor.shutdown(wait=True)
+        await asyncio.gather(
+            *(loop.run_in_executor(executor, engine.close)
+              for engine, executor in zip(self._engines, self._executors, strict=True)),
+            return_exceptions=True)
+        for executor in self._executors:
+            executor.shutdown(wait=True)
 
-    def _ensure_worker(self) -> asyncio.Queue[_Pending]:
-        if self._queue is None or self._worker is None or self._worker.done():
+    def _ensure_workers(self) -> asyncio.Queue[_Pending]:
+        if self._queue is None or not self._workers or all(w.done() for w in self._workers):
             self._queue = asyncio.Queue()
-            self._worker = asyncio.create_task(self._serve(self._queue))
+            self._busy = 0
+            self._workers = [
+                asyncio.create_task(self._serve(self._queue, index))
+                for index in range(len(self._engines))
+            ]
         return self._queue
 
-    async def _serve(self, queue: asyncio.Queue[_Pending]) -> None:
-        """Run every request waiting at once as one batch, until cancelled."""
+    async def _serve(self, queue: asyncio.Queue[_Pending], index: int) -> None:
+        """Engine ``index``: run its share of the requests waiting as one batch, until
+        cancelled or its engine is gone."""
         while True:
             batch = [await queue.get()]
-            while not queue.empty():
+            free = self._alive - self._busy  # this one included
+            share = -(-(queue.qsize() + 1) // max(free, 1))
+            while len(batch) < share and not queue.empty():
                 batch.append(queue.get_nowait())
-            await self._run(batch)
+            self._busy += 1
+            try:
+                lost = await self._run(batch, index)
+            finally:
+                self._busy -= 1
+            if lost is not None:
+                self._lose(queue, lost)
+                return
 
-    async def _run(self, batch: list[_Pending]) -> None:
+    def _lose(self, queue: asyncio.Queue[_Pending], error: OutOfRotation) -> None:
+        """An engine is gone: its batch was requeued; with no engine left, fail everything."""
+        self._alive -= 1
+        if self._alive > 0:
+            return
+        self._gone = EndpointError(
+            f"every engine of {self._identity['model']} ended (last: {error}); "
+            "everything received is saved: run the same command again to resume")
+        while not queue.empty():
+            _settle(queue.get_nowait()[1], self._gone)
+
+    async def _run(self, batch: list[_Pending], index: int) -> OutOfRotation | None:
+        """Run ``batch`` on engine ``index``; the ``OutOfRotation`` of an engine that is gone,
+        its unanswered requests back in the queue (or failed, when it was the last)."""
         loop = asyncio.get_running_loop()
         try:
             results = await loop.run_in_executor(
-                self._executor, self._generate, [request for request, _ in batch]
-            )
+                self._executors[index], self._generate, index,
+                [request for request, _ in batch])
+        except OutOfRotation as error:
+            assert self._queue is not None
+            for pending in batch:
+                self._queue.put_nowait(pending)
+            return error
         except RequestFailed as error:
             if len(batch) == 1:
                 _settle(batch[0][1], error)
-                return
-            for pending in batch:  # one at a time: only the request at fault fails
-                await self._run([pending])
-            return
+                return None
+            return await self._run_singly(batch, index)
         except Exception as error:  # not swallowed: re-raised by each waiting generate()
             for _, future in batch:
                 _settle(future, error)
-            return
+            return None
         for (_, future), completions in zip(batch, results, strict=True):
             _settle(future, completions)
+        return None
 
-    def _generate(self, requests: list[Request]) -> list[list[Completion]]:
-        self._engine.load()
-        return self._engine.generate_batch(requests)
+    async def _run_singly(self, batch: list[_Pending], index: int) -> OutOfRotation | None:
+        """``batch`` one request at a time, so that only the request at fault fails."""
+        for position, pending in enumerate(batch):
+            lost = await self._run([pending], index)
+            if lost is not None:
+                assert self._queue is not None
+                for rest in batch[position + 1:]:
+                    self._queue.put_nowait(rest)
+                return lost
+        return None
+
+    def _generate(self, index: int, requests: list[Request]) -> list[list[Completion]]:
+        engine = self._engines[index]
+        engine.load()
+        return engine.generate_batch(requests)
 
 
 def _settle(

@@ -6,7 +6,9 @@ prefill, exactly as ``vllm serve`` does with ``n``. The prompt is the model's ch
 applied by ``LLM.chat``. A sampling setting left at None takes the model's
 ``generation_config`` default, as ``vllm serve`` does (``LLM.get_default_sampling_params``);
 ``max_tokens`` None generates up to the context length. ``tensor_parallel_size``,
-``gpu_memory_utilization``, ``max_model_len`` and ``dtype`` are passed to ``vllm.LLM``.
+``gpu_memory_utilization``, ``max_model_len`` and ``dtype`` are passed to ``vllm.LLM``;
+``data_parallel_size`` K > 1 runs K such engines, one process each
+(``r1eval.backends.vllm_ranks``).
 Token counts are each sample's own (``shared_by`` 1).
 
 Written against vLLM's documented offline API (``LLM``, ``SamplingParams``, ``LLM.chat`` with a
@@ -15,12 +17,14 @@ list of conversations, ``RequestOutput.outputs[i].text/token_ids/finish_reason``
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from r1eval.backends.local import (
     BatchingBackend,
+    LocalEngine,
     LocalModelOptions,
     existing_model,
     load_failed,
@@ -139,4 +143,11 @@ class VLLMBackend(BatchingBackend):
 
     def __init__(self, spec: str, options: LocalModelOptions | None = None) -> None:
         options = options or LocalModelOptions()
-        super().__init__(VLLMEngine(spec, options), local_identity("vllm", spec, options))
+        engines: list[LocalEngine] = [VLLMEngine(spec, options)]
+        if options.data_parallel_size > 1:  # one engine per rank, each in a process
+            from r1eval.backends.vllm_ranks import RankEngine, gpu_slices
+
+            slices = gpu_slices(options.data_parallel_size, options.tensor_parallel_size,
+                                os.environ)
+            engines = [RankEngine(rank, spec, options, gpus) for rank, gpus in enumerate(slices)]
+        super().__init__(engines, local_identity("vllm", spec, options))

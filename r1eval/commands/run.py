@@ -106,6 +106,9 @@ def configure(run: argparse.ArgumentParser) -> None:
                        help="hf: sequences per generate call (default 16)")
     local.add_argument("--tensor-parallel-size", dest="tensor_parallel_size", type=int,
                        help="vllm: GPUs to shard the model over (default 1)")
+    local.add_argument("--data-parallel-size", dest="data_parallel_size", type=int,
+                       help="vllm: engines, one process each on its own --tensor-parallel-size "
+                       "GPUs, sharing the run's queue (default 1)")
     local.add_argument("--gpu-memory-utilization", dest="gpu_memory_utilization", type=float,
                        help="vllm: share of GPU memory to use (default 0.9)")
     local.add_argument("--max-model-len", dest="max_model_len", type=int,

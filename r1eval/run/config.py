@@ -76,6 +76,7 @@ class RunConfig(BaseModel):
     device: str | None = None
     batch_size: int = Field(default=16, ge=1, le=4096)
     tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    data_parallel_size: int = Field(default=1, ge=1, le=64)
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     max_model_len: int | None = Field(default=None, ge=1)
     trust_remote_code: bool = False
@@ -85,6 +86,7 @@ class RunConfig(BaseModel):
         return LocalModelOptions(
             dtype=self.dtype, device=self.device, batch_size=self.batch_size,
             tensor_parallel_size=self.tensor_parallel_size,
+            data_parallel_size=self.data_parallel_size,
             gpu_memory_utilization=self.gpu_memory_utilization,
             max_model_len=self.max_model_len, trust_remote_code=self.trust_remote_code,
         )

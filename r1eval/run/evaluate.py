@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -20,6 +21,7 @@ from r1eval.backends.openai_compat import endpoint_identity
 from r1eval.backends.replicas import ReplicaPool, split_slots
 from r1eval.backends.server_setup import describe
 from r1eval.backends.thinking import check_in_process
+from r1eval.backends.vllm_ranks import check_data_parallel
 from r1eval.errors import RunFolderError, UsageError
 from r1eval.grading.pool import GraderPool
 from r1eval.run.budget import Budget
@@ -100,6 +102,8 @@ def prepare(
     tasks = resolve(config.tasks, config.task_dir)
     if split_model(config.model)[0] is not None:
         check_in_process(config.model_dump(), config.model)
+    check_data_parallel(split_model(config.model)[0], config.data_parallel_size,
+                        config.tensor_parallel_size, os.environ)
     api_key = api_key_from(config, environ, key_explicit)
     if endpoint is None and split_model(config.model)[0] is None:
         # each URL well formed, none twice (a file of replayed responses names itself)
@@ -271,7 +275,8 @@ MAX_CONNECTIONS = 4096
 
 async def sequence_limit(config: RunConfig, backend: Backend) -> tuple[int, str]:
     """Samples to keep in flight, and where the number comes from: ``--concurrency``, else
-    the server's own limit where it says (``Capacity``), else ``DEFAULT_SEQUENCES``."""
+    the server's own limit where it says (``Capacity``), else ``DEFAULT_SEQUENCES`` (per
+    engine, with ``--data-parallel-size``)."""
     if isinstance(backend, ReplicaPool):
         total = await backend.resolve_slots(config.concurrency, DEFAULT_SEQUENCES)
         return total, f"the sum over {len(backend.endpoints())} endpoints (--base-url)"
@@ -281,6 +286,9 @@ async def sequence_limit(config: RunConfig, backend: Backend) -> tuple[int, str]
         return given, "--base-url URL@N"
     if isinstance(backend, Capacity) and (found := await backend.capacity()) is not None:
         return min(found, MAX_CONNECTIONS), "the server's max_running_requests"
+    if config.data_parallel_size > 1:  # vllm: engines, each taking its own batch
+        return (DEFAULT_SEQUENCES * config.data_parallel_size,
+                f"the default {DEFAULT_SEQUENCES} per engine x --data-parallel-size")
     return DEFAULT_SEQUENCES, "the default (the server does not say its capacity)"
 
 
