@@ -249,10 +249,28 @@ def test_without_concurrency_each_engine_gets_the_default_batch(tmp_path: Path) 
     assert (limit, source) == (1024, "the default 256 per engine x --data-parallel-size")
 
 
-def test_the_identity_is_the_same_whatever_the_ranks(tmp_path: Path) -> None:
+def test_a_run_resumed_with_another_data_parallel_size_is_the_same_run(
+    fake_vllm: Path, tmp_path: Path
+) -> None:
     one = identity_for(f"vllm:{tmp_path}", None, local=LocalModelOptions())
     four = identity_for(f"vllm:{tmp_path}", None, local=LocalModelOptions(data_parallel_size=4))
-    assert one == four  # how the model was served, not what it answers: a resume is the same run
+    assert one == four  # how the model was served, not what it answers
+    write_small_data(tmp_path / "data")
+    folders = {
+        prepare(RunConfig(model=f"vllm:{tmp_path}", tasks=["aime24"], data_parallel_size=k,
+                          data_dir=tmp_path / "data"), {}, False).run_dir
+        for k in (1, 2)
+    }
+    assert len(folders) == 1  # the same default run folder
+    (tmp_path / "model").mkdir()
+    first, run_dir = run_with(tmp_path, "run", 1)
+    for path in fake_vllm.iterdir():
+        path.unlink()
+    again, _ = run_with(tmp_path, "run", 2)  # resumes: nothing left to ask
+    assert again == first and [e for e in events(fake_vllm) if e["event"] == "chat"] == []
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["config"]["data_parallel_size"] == 2  # this session's setting
+    assert_all_ended(fake_vllm)
 
 
 @pytest.mark.parametrize(
