@@ -5,7 +5,7 @@ import it as they would import vLLM (spawned processes get the parent's ``sys.pa
 records, per process, what ``LLM(...)`` was given and the ``CUDA_VISIBLE_DEVICES`` it saw, each
 ``chat`` call, and ``shutdown``; it answers as the scripted model does, and kills its own
 process (SIGKILL) when its GPUs are listed in ``R1EVAL_FAKE_VLLM_KILL``, and takes two seconds
-per batch on the GPUs ``R1EVAL_FAKE_VLLM_SLOW`` names.
+(``R1EVAL_FAKE_VLLM_SLOW_S``) per batch on those ``R1EVAL_FAKE_VLLM_SLOW`` lists.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from r1eval.cli import main
 from r1eval.errors import EndpointError, UsageError
 from r1eval.run.config import RunConfig
 from r1eval.run.evaluate import execute, prepare, sequence_limit
+from r1eval.types import Request, SamplingParams
 
 from local_models import write_small_data
 
@@ -80,8 +81,9 @@ class LLM:
         doomed = os.environ.get("R1EVAL_FAKE_VLLM_KILL", "").split(";")
         if os.environ.get("CUDA_VISIBLE_DEVICES") in doomed:
             os.kill(os.getpid(), signal.SIGKILL)
-        if os.environ.get("CUDA_VISIBLE_DEVICES") == os.environ.get("R1EVAL_FAKE_VLLM_SLOW"):
-            time.sleep(2)
+        if os.environ.get("CUDA_VISIBLE_DEVICES") in os.environ.get(
+                "R1EVAL_FAKE_VLLM_SLOW", "").split(";"):
+            time.sleep(float(os.environ.get("R1EVAL_FAKE_VLLM_SLOW_S", "2")))
         return [
             SimpleNamespace(
                 prompt_token_ids=[0] * 40,
@@ -112,6 +114,7 @@ def fake_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("R1EVAL_FAKE_VLLM_RECORDS", str(records))
     monkeypatch.delenv("R1EVAL_FAKE_VLLM_KILL", raising=False)
     monkeypatch.delenv("R1EVAL_FAKE_VLLM_SLOW", raising=False)
+    monkeypatch.delenv("R1EVAL_FAKE_VLLM_SLOW_S", raising=False)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delitem(sys.modules, "vllm", raising=False)
     yield records
@@ -230,6 +233,34 @@ def test_every_rank_dead_stops_the_run_with_one_message(
                        r"data-parallel rank \d \(GPUs \d\) ended \(exit code -9\)\)") as raised:
         run_with(tmp_path, "run", 2)
     assert "\n" not in str(raised.value)
+    assert_all_ended(fake_vllm)
+
+
+def test_a_run_ending_on_an_error_interrupts_a_busy_rank_which_shuts_down(
+    fake_vllm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "model").mkdir()
+    monkeypatch.setenv("R1EVAL_FAKE_VLLM_SLOW", "0;1")
+    monkeypatch.setenv("R1EVAL_FAKE_VLLM_SLOW_S", "600")  # a batch that would not end
+
+    async def go() -> None:
+        options = LocalModelOptions(data_parallel_size=2)
+        backend = backend_for(f"vllm:{tmp_path / 'model'}", None, None, local=options)
+        await backend.preflight()  # type: ignore[attr-defined]
+        question = Request(({"role": "user", "content": "Q?"},), 1, SamplingParams())
+        waiting = asyncio.create_task(backend.generate(question))
+        for _ in range(600):  # until a rank is in its batch
+            if any(e["event"] == "chat" for e in events(fake_vllm)):
+                break
+            await asyncio.sleep(0.05)
+        waiting.cancel()  # what the runner does when the run stops on an error
+        await backend.aclose()
+
+    asyncio.run(go())
+    found = events(fake_vllm)
+    [busy] = {e["gpus"] for e in found if e["event"] == "chat"}
+    assert sorted(e["gpus"] for e in found if e["event"] == "shutdown") == ["0", "1"]  # both
+    assert busy in {"0", "1"}
     assert_all_ended(fake_vllm)
 
 

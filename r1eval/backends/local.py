@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from r1eval.errors import EndpointError, OutOfRotation, RequestFailed, UsageError
 from r1eval.types import Completion, Request
@@ -118,6 +118,15 @@ class LocalEngine(Protocol):
         ...
 
 
+@runtime_checkable
+class Interruptible(Protocol):
+    """An engine whose batch in progress can be stopped from another thread (a process)."""
+
+    def interrupt(self) -> None:
+        """Stop the batch in progress, if any; the engine is closed afterwards."""
+        ...
+
+
 _Pending = tuple[Request, "asyncio.Future[list[Completion]]"]
 
 
@@ -164,8 +173,13 @@ class BatchingBackend:
         return await future
 
     async def aclose(self) -> None:
+        """Stop every engine; a batch still running (the run ended on an error) is
+        interrupted where the engine allows it, else awaited."""
         for worker in self._workers:
             worker.cancel()
+        for engine in self._engines:
+            if isinstance(engine, Interruptible):
+                engine.interrupt()
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers, self._queue = [], None
         loop = asyncio.get_running_loop()

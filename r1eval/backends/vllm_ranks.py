@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -79,6 +80,8 @@ def _serve_rank(
     except Exception as error:  # reported to the parent, which stops the run
         connection.send(_failure(error))
         return
+    except KeyboardInterrupt:  # Ctrl-C, or the parent stopping a busy rank (interrupt)
+        return
     connection.send(("ok", None))
     try:
         while True:
@@ -92,8 +95,8 @@ def _serve_rank(
                 connection.send(("ok", engine.generate_batch(batch)))
             except Exception as error:  # re-raised in the parent
                 connection.send(_failure(error))
-    except (BrokenPipeError, ConnectionResetError):  # the parent is gone
-        return
+    except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):  # the parent is gone,
+        return  # or stops the rank (Ctrl-C reaches the whole process group)
     finally:
         engine.close()
 
@@ -129,6 +132,7 @@ class RankEngine:
         self._options = options
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
+        self._busy = False
 
     @property
     def pid(self) -> int | None:
@@ -154,12 +158,23 @@ class RankEngine:
 
     def generate_batch(self, requests: Sequence[Request]) -> list[list[Completion]]:
         assert self._connection is not None, "load() first"
+        self._busy = True
         try:
             self._connection.send(list(requests))
+            answer: list[list[Completion]] = self._answer()
         except (BrokenPipeError, ConnectionResetError, OSError):
             raise self._lost() from None
-        answer: list[list[Completion]] = self._answer()
+        finally:
+            self._busy = False
         return answer
+
+    def interrupt(self) -> None:
+        """Stop a batch in progress (from any thread): the rank shuts its engine down and
+        ends, as on Ctrl-C; ``close`` then finds it ended."""
+        process = self._process
+        if self._busy and process is not None and process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGINT)
 
     def close(self) -> None:
         """Stop the rank: ask, then terminate, then kill; never leaves it running."""
@@ -194,8 +209,10 @@ class RankEngine:
         raise self._lost()
 
     def _lost(self) -> OutOfRotation:
-        assert self._process is not None
-        self._process.join(5)
+        process = self._process
+        if process is not None:
+            process.join(5)
+        code = None if process is None else process.exitcode
         return OutOfRotation(
             f"vllm data-parallel rank {self.rank} (GPUs {self.devices}) ended "
-            f"(exit code {self._process.exitcode})", transient=True)
+            f"(exit code {code})", transient=True)
