@@ -31,6 +31,7 @@ from r1eval.cli import main
 from r1eval.errors import EndpointError, UsageError
 from r1eval.run.config import RunConfig
 from r1eval.run.evaluate import execute, prepare, sequence_limit
+from r1eval.store.contracts import TaskScore
 from r1eval.types import Request, SamplingParams
 
 from local_models import write_small_data
@@ -135,7 +136,7 @@ def assert_all_ended(records: Path) -> None:
 
 
 def run_with(tmp_path: Path, name: str, data_parallel: int,
-             tensor_parallel: int = 1, concurrency: int = 64) -> tuple[dict[str, Any], Path]:
+             tensor_parallel: int = 1, concurrency: int = 64) -> tuple[dict[str, TaskScore], Path]:
     data = tmp_path / "data"
     if not data.exists():
         write_small_data(data)
@@ -147,7 +148,7 @@ def run_with(tmp_path: Path, name: str, data_parallel: int,
     options = config.local_options()
     prepared = prepare(config, {}, False)
     scores = execute(prepared, backend=backend_for(config.model, None, None, local=options))
-    return scores["tasks"], tmp_path / name
+    return scores.tasks, tmp_path / name
 
 
 def samples(run_dir: Path, kind: str) -> list[dict[str, Any]]:
@@ -200,7 +201,7 @@ def test_a_rank_killed_mid_run_costs_no_sample(
     monkeypatch.setenv("R1EVAL_FAKE_VLLM_KILL", "1")  # rank 1 dies in its first batch
     scores, run_dir = run_with(tmp_path, "run", 2)
     for task, right in correct.items():
-        assert scores[task]["pass@1"] == pytest.approx(sum(right) / len(right))
+        assert scores[task].pass1 == pytest.approx(sum(right) / len(right))
     completions = samples(run_dir, "completion")
     assert samples(run_dir, "error") == []
     assert len(completions) == 64 and set(Counter(c["key"] for c in completions).values()) == {1}
