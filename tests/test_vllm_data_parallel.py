@@ -310,6 +310,23 @@ def test_a_run_resumed_with_another_data_parallel_size_is_the_same_run(
     assert_all_ended(fake_vllm)
 
 
+def test_the_flag_runs_the_ranks_from_the_command_line(
+    fake_vllm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "model").mkdir()
+    write_small_data(tmp_path / "data")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    code = main(["run", "--model", f"vllm:{tmp_path / 'model'}", "--tasks", "aime24",
+                 "--data-dir", str(tmp_path / "data"), "--samples", "2", "--grader-workers",
+                 "0", "--data-parallel-size", "2", "--run-dir", str(tmp_path / "run")])
+    assert code == 0
+    llms = [e for e in events(fake_vllm) if e["event"] == "llm"]
+    assert sorted(e["gpus"] for e in llms) == ["2", "3"]
+    assert all(e["kwargs"]["tensor_parallel_size"] == 1 for e in llms)
+    assert len(samples(tmp_path / "run", "completion")) == 16
+    assert_all_ended(fake_vllm)
+
+
 @pytest.mark.parametrize(
     ("model", "extra", "environ", "fragment"),
     [

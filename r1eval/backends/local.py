@@ -183,12 +183,15 @@ class BatchingBackend:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers, self._queue = [], None
         loop = asyncio.get_running_loop()
-        await asyncio.gather(
+        closed = await asyncio.gather(
             *(loop.run_in_executor(executor, engine.close)
               for engine, executor in zip(self._engines, self._executors, strict=True)),
-            return_exceptions=True)
+            return_exceptions=True)  # every engine is closed, even after one fails to
         for executor in self._executors:
             executor.shutdown(wait=True)
+        for outcome in closed:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def _ensure_workers(self) -> asyncio.Queue[_Pending]:
         if self._queue is None or not self._workers or all(w.done() for w in self._workers):
