@@ -134,10 +134,6 @@ class RankEngine:
         self._connection: Connection | None = None
         self._busy = False
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
     def load(self) -> None:
         if self._process is not None:
             return
