@@ -20,6 +20,8 @@ shown with its traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class R1EvalError(Exception):
     """Base of every error r1eval reports to the user."""
@@ -81,3 +83,9 @@ class RequestFailed(R1EvalError):
 class OutOfRotation(RequestFailed):
     """A request stopped on one replica of a pool because that replica is out of rotation
     (``r1eval.backends.replicas``); the pool sends what it did not deliver to another."""
+
+
+def validation_problems(errors: list[Any], whole: str) -> str:
+    """Pydantic's validation errors (``ValidationError.errors()``) as one line: each problem's
+    place (dotted; ``whole`` when it is the entire object) and message, joined by "; "."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg']}" for e in errors)

@@ -48,7 +48,7 @@ from pydantic import (
     model_validator,
 )
 
-from r1eval.errors import DataError, RequestFailed
+from r1eval.errors import DataError, RequestFailed, validation_problems
 from r1eval.task.data import LoadedTask
 from r1eval.task.multiple_choice import ChoicePrompt, multiple_choice_prompt, simple_evals_text
 from r1eval.types import Completion, Message, Prompt, Request, Sample
@@ -164,9 +164,7 @@ def validated(fields: Any, where: str) -> ResponseLine:
     try:
         return ResponseLine.model_validate(fields)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in error.errors()
-        )
+        problems = validation_problems(error.errors(), "line")
         raise DataError(f"{where}: {problems}") from None
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from r1eval.errors import DataError, UsageError
+from r1eval.errors import DataError, UsageError, validation_problems
 
 __all__ = [
     "BENCHMARK_NAMES",
@@ -257,9 +257,7 @@ def parse_claims(text: str, where: str) -> ClaimsFile:
     try:
         return ClaimsFile.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors()
-        )
+        problems = validation_problems(error.errors(), "file")
         raise UsageError(f"claims file {where}: {problems}") from None
 
 
