@@ -9,6 +9,7 @@ that now sit in a package of the same name (``r1eval.store``, ``r1eval.scoring``
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -70,10 +71,33 @@ PACKAGE_FORWARDS: dict[str, str] = {
 }
 """Old modules whose path is now a package: their names are looked up in the new module."""
 
+RENAMED: dict[str, str] = {
+    "r1eval.compare.compare_runs": "r1eval.claims.check.check_reproduction",
+    "r1eval.compare.render_csv": "r1eval.claims.render.render_csv",
+    "r1eval.compare.render_json": "r1eval.claims.render.render_json",
+    "r1eval.compare.render_markdown": "r1eval.claims.render.render_markdown",
+    "r1eval.regress.compare_runs": "r1eval.regress.paired.paired_regression",
+    "r1eval.regress.gate_text": "r1eval.regress.render.gate_text",
+    "r1eval.regress.render_markdown": "r1eval.regress.render.render_markdown",
+    "r1eval.regress.summary": "r1eval.regress.render.summary",
+    "r1eval.runs.verdict": "r1eval.store.outcomes.sample_status",
+}
+"""Public names of an old module that are now elsewhere or named otherwise: old -> new."""
+
 
 def _warn(old: str, new: str) -> None:
     warnings.warn(f"{old} has moved to {new}; the old path will be removed in the next release",
                   DeprecationWarning, stacklevel=3)
+
+
+def _renamed(old: str, name: str) -> Any:
+    """An old module's public name that moved or was renamed (:data:`RENAMED`), with a warning."""
+    new = RENAMED.get(f"{old}.{name}")
+    if new is None:
+        raise AttributeError(f"module {old!r} has no attribute {name!r}")
+    home, _, attr = new.rpartition(".")
+    _warn(f"{old}.{name}", new)
+    return getattr(importlib.import_module(home), attr)
 
 
 class _OldPathLoader(importlib.abc.Loader):
@@ -84,6 +108,10 @@ class _OldPathLoader(importlib.abc.Loader):
         _warn(spec.name, new)
         module = importlib.import_module(new)
         self._own_spec = module.__spec__
+        if any(name.startswith(f"{spec.name}.") for name in RENAMED):
+            # PEP 562: the names the module lacks are then looked up among the old module's
+            # renamed ones (none of the new modules has a __getattr__ of its own to keep).
+            vars(module).setdefault("__getattr__", functools.partial(_renamed, spec.name))
         return module
 
     def exec_module(self, module: ModuleType) -> None:
@@ -115,8 +143,10 @@ def forward_names(package: str) -> Callable[[str], Any]:
         module: ModuleType = importlib.import_module(new)
         value = getattr(module, name, None)
         # Modules are not forwarded: ``from r1eval.scoring import stats`` must find the submodule.
-        if name.startswith("__") or value is None or isinstance(value, ModuleType):
+        if name.startswith("__") or isinstance(value, ModuleType):
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if value is None:
+            return _renamed(package, name)
         _warn(f"{package}.{name}", f"{new}.{name}")
         return value
 

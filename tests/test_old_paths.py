@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import warnings
 
 import pytest
 
-from r1eval._moved import MOVED, PACKAGE_FORWARDS
+from r1eval._moved import MOVED, PACKAGE_FORWARDS, RENAMED
 
 
 @pytest.mark.parametrize("old", sorted(MOVED))
@@ -46,6 +47,23 @@ def test_names_of_an_old_module_that_became_a_package_are_forwarded(package: str
         assert getattr(importlib.import_module(package), public) is getattr(module, public)
     with pytest.raises(AttributeError):
         _ = importlib.import_module(package).no_such_name
+
+
+@pytest.mark.parametrize("old", sorted(RENAMED))
+def test_a_public_name_that_moved_or_was_renamed_still_imports_from_its_old_module(
+        old: str) -> None:
+    """``from r1eval.compare import compare_runs`` (the analysis notebook's import before the
+    layout moved) gives the renamed function, with a warning naming its new place."""
+    module_name, _, name = old.rpartition(".")
+    home, _, new_name = RENAMED[old].rpartition(".")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the module path's own warning
+        module = importlib.import_module(module_name)
+    with pytest.warns(DeprecationWarning, match=f"{old} has moved to {RENAMED[old]}"):
+        found = getattr(module, name)
+    assert found is getattr(importlib.import_module(home), new_name)
+    with pytest.raises(AttributeError):
+        _ = module.no_such_name
 
 
 def test_paths_that_never_existed_still_fail_to_import() -> None:
