@@ -201,6 +201,14 @@ def test_without_history_every_question_gets_its_share_before_any_gets_more(
     assert sizes([queue.take(24), queue.take(20)]) == [("0", 4), ("1", 4)]
 
 
+def test_a_server_that_ignores_n_gets_each_share_one_sample_at_a_time(data: Path) -> None:
+    """One request a sample (``most=1``): the first wave is still two samples of each of the
+    8 questions, not one each and then the rest of the room to the first questions."""
+    queue = SendQueue(group_requests(plan(data, samples=4), SamplingParams()), {}, 16, Clock())
+    first = [queue.take(16 - taken, most=1) for taken in range(16)]
+    assert sizes(first) == [(str(q), 1) for q in range(8) for _ in range(2)]
+
+
 def test_then_the_question_that_has_generated_longest_goes_first(data: Path) -> None:
     """Every question started; question 5's samples are still generating when the others'
     have come back: the room that frees goes to question 5's other samples, as much as there

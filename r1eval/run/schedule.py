@@ -155,6 +155,8 @@ class _Question:
     finished_s: float = 0.0
     in_flight: int = 0
     in_flight_sent_s: float = 0.0  # the sum of their send times
+    #: samples of its share still to send before it counts as started (None: sent whole)
+    first: int | None = None
 
     def left(self) -> int:
         return sum(len(items) for _, items in self.groups)
@@ -196,7 +198,9 @@ class SendQueue:
         # more (else each question whole, in order: split into many requests, it would teach
         # little, and picking among hundreds of questions costs CPU at every request)
         questions = max(1, len(self._questions))
-        self._share = math.ceil(limit / questions) if limit >= 2 * questions else None
+        share = math.ceil(limit / questions) if limit >= 2 * questions else None
+        for question in self._questions.values():
+            question.first = _share_of(question, share)
 
     def __bool__(self) -> bool:
         return bool(self._fresh or self._started)
@@ -208,14 +212,14 @@ class SendQueue:
         request, items = question.groups[0]
         size = min(room, len(items), most or len(items))
         fresh = bool(self._fresh) and question is self._fresh[0]
-        share = self._share_of(question) if fresh else None
-        if share is not None:
-            size = min(size, share)
+        if fresh and question.first is not None:  # its share: in one request, or one by one
+            size = min(size, question.first)
+            question.first -= size
         if size < len(items):
             question.groups[0] = (request, items[size:])
         else:
             question.groups.popleft()
-        if fresh and (share is not None or not question.groups):
+        if fresh and (question.first == 0 or not question.groups):
             self._fresh.popleft()
             if question.groups:
                 self._started[key] = question
@@ -225,14 +229,6 @@ class SendQueue:
         question.in_flight += size
         question.in_flight_sent_s += size * now
         return Chunk(Request(request.messages, size, request.sampling), items[:size], now)
-
-    def _share_of(self, question: _Question) -> int | None:
-        """What ``question``, not started, gets first (the rest once it has been seen): its
-        share, unless its length is known or the share is more than half its samples (then
-        the question goes whole: splitting off a few samples teaches little)."""
-        if self._share is None or question.known or 2 * self._share > question.left():
-            return None
-        return self._share
 
     def _pick(self) -> tuple[QuestionKey, _Question]:
         if self._fresh:
@@ -270,6 +266,15 @@ class SendQueue:
             self._fresh.appendleft(question)
         else:
             self._started[key] = question
+
+
+def _share_of(question: _Question, share: int | None) -> int | None:
+    """What ``question`` gets before it counts as started (the rest once it has been seen):
+    ``share``, unless its length is known or the share is more than half its samples (then the
+    question goes whole: splitting off a few samples teaches little)."""
+    if share is None or question.known or 2 * share > question.left():
+        return None
+    return share
 
 
 def _question(items: Sequence[WorkItem]) -> QuestionKey:
