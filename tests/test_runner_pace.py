@@ -92,3 +92,34 @@ def test_a_finished_run_reopened_starts_no_grading_worker(tmp_path: Path) -> Non
                         Progress())
         asyncio.run(runner.run(items))
     assert sum(record["type"] == "completion" for record in read_log(tmp_path / "run" / LOG)) == 32
+
+
+class Watching(Instant):
+    """Records, at each request it is sent, how many samples the runner had not sent yet."""
+
+    def __init__(self) -> None:
+        self.runner: Runner | None = None
+        self.unsent_at_send: list[int] = []
+
+    async def generate(self, request: Request) -> list[Completion]:
+        assert self.runner is not None
+        self.unsent_at_send.append(self.runner.unsent)
+        await asyncio.sleep(0)
+        return await super().generate(request)
+
+
+def test_each_request_goes_out_before_the_next_is_built(tmp_path: Path) -> None:
+    """With room for every sample at once (the start of a run on a big server), the first
+    request is on its way before the other 31 are taken from the queue: the server's slots
+    fill one by one as requests are built, not all after the last one is."""
+    write_small_data(tmp_path / "data")
+    config = RunConfig(model="m", base_url="http://127.0.0.1:9/v1", tasks="aime24", samples=4,
+                       data_dir=tmp_path / "data")
+    items = prepare(config, {}, key_explicit=False).items
+    backend = Watching()
+    with RunFolder(tmp_path / "run") as folder, GraderPool(workers=0) as pool:
+        runner = Runner(folder, backend, pool, {"aime24": slow_grader}, SamplingParams(),
+                        Progress(), concurrency=32)
+        backend.runner = runner
+        asyncio.run(asyncio.wait_for(runner.run(items), timeout=60))
+    assert len(items) == 32 and backend.unsent_at_send[0] == 32 - 4  # one request of n=4 sent

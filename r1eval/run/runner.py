@@ -124,9 +124,11 @@ class Runner:
         """Send the queue's samples, as many at a time as the limit has room for."""
         limit = SequenceLimit(self.concurrency)
         sending: set[asyncio.Task[None]] = set()
+        ended: list[asyncio.Task[None]] = []  # requests done since the last look
         try:
             while self._fatal is None:
-                for task in [task for task in sending if task.done()]:
+                while ended:
+                    task = ended.pop()
                     sending.discard(task)
                     task.result()  # a failure that is not the endpoint's (the disk) stops all
                 if not queue:
@@ -147,7 +149,13 @@ class Runner:
                     self._fatal = self.budget.reached(not_sent=self._unsent)
                     break
                 self._unsent -= chunk.request.n
-                sending.add(asyncio.create_task(self._send(chunk, limit, queue)))
+                task = asyncio.create_task(self._send(chunk, limit, queue))
+                task.add_done_callback(ended.append)
+                sending.add(task)
+                # let the request go on the wire before the next is built: with hundreds of
+                # slots free at once (the start of a run) the first would otherwise wait for
+                # all of them to be prepared, the server's slots idle meanwhile
+                await asyncio.sleep(0)
             if sending:  # stopped: the requests in flight finish, and what they bring is kept
                 await asyncio.gather(*sending)
         finally:
