@@ -119,6 +119,11 @@ class Slots:
     _queued_at_last_arrival: tuple[float, float] = (0.0, 0.0)
     _busy: int = 0
     _since: float = field(default_factory=time.monotonic)
+    #: when each slot now free was freed (those free from the start: not counted), and how
+    #: long each slot freed during the run stayed idle before its next sequence
+    _freed_at: deque[float] = field(default_factory=deque)
+    handover_gaps: list[float] = field(default_factory=list)
+    first_full: float | None = None  # when every slot was first busy
 
     def __post_init__(self) -> None:
         self.free = self.size
@@ -137,6 +142,8 @@ class Slots:
         streamed token), free it."""
         if self.free and not self.waiting:
             self.free -= 1
+            if self._freed_at:  # a slot freed earlier in the run, idle until now
+                self.handover_gaps.append(time.monotonic() - self._freed_at.popleft())
         else:
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._advance(time.monotonic())
@@ -160,11 +167,14 @@ class Slots:
             self.waiting.popleft().set_result(None)
         else:
             self.free += 1
+            self._freed_at.append(time.monotonic())
 
     def _change(self, delta: int) -> None:
         now = time.monotonic()
         self._advance(now)
         self._busy += delta
+        if self._busy == self.size and self.first_full is None:
+            self.first_full = now
         if delta < 0:
             self.last_done = now
 
@@ -194,6 +204,8 @@ class Slots:
             "first_arrival": self.first_arrival,
             "last_arrival": self.last_arrival,
             "last_done": self.last_done,
+            "handover_gaps": self.handover_gaps,
+            "first_full": self.first_full,
         }
 
 

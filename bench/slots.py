@@ -27,7 +27,9 @@ span (first request to last response) / the ideal (total work / S); beside it, t
 no schedule beats (the ideal, or the longest sequence if longer) and the span of the schedule
 a client knowing every sequence's length in advance would send (longest first); the share of
 slot time left idle while work was waiting (at r1eval or in the server's queue: a freed slot
-waiting for the client's next request); sequences generated / samples needed, and samples that
+waiting for the client's next request), and where it went: how long after the first request
+every slot was first busy (the start of the run) and how long, on average, a slot freed during
+the run waited for its next sequence; sequences generated / samples needed, and samples that
 failed; over ``--seeds`` runs of each, the median and the range.
 """
 
@@ -133,10 +135,13 @@ def serve(shape: dict[str, Any], questions: int, seed: int, args: argparse.Names
         stats = server.stats()
     needed = shape["questions"] * shape["samples"]
     ideal = stats["work_s"] / slots
+    full = stats["first_full"] or stats["last_done"]  # never full: a run smaller than S
     return {"span / ideal": (stats["last_done"] - stats["first_arrival"]) / ideal,
             "bound / ideal": max(ideal, stats["longest_s"]) / ideal,
             "clairvoyant / ideal": stats["clairvoyant_s"] / ideal,
             "idle while queued": 1 - stats["busy_while_queued"],
+            "ramp ms": 1000 * (full - stats["first_arrival"]),
+            "handover ms": 1000 * statistics.fmean(stats["handover_gaps"] or [0.0]),
             "sequences / samples": stats["choices"] / needed, "failed": client["failed"]}
 
 
@@ -161,6 +166,8 @@ def parent(args: argparse.Namespace) -> None:
             rows.append([shape["name"], contender,
                          *(summary([r[column] for r in runs], ".2f") for column in MEASURED),
                          summary([100 * r["idle while queued"] for r in runs], ".1f"),
+                         summary([r["ramp ms"] for r in runs], ".0f"),
+                         summary([r["handover ms"] for r in runs], ".1f"),
                          summary([r["sequences / samples"] for r in runs], ".3f"),
                          summary([r["failed"] for r in runs], ".0f")])
             if contender.startswith("r1eval"):
@@ -168,6 +175,7 @@ def parent(args: argparse.Namespace) -> None:
                 notes.append(f"{shape['name']}, {contender}: span / ideal at most "
                              f"**{worst:.2f}** (target <= 1.10)")
     header = ["shape", "client", *MEASURED, "% slot time idle while work waited",
+              "ms until the slots were first full", "ms a freed slot waited (mean)",
               "sequences / samples", "failed samples"]
     title = (f"Slots: r1eval --stream {args.stream}, {args.slots} slots, lognormal sigma "
              f"{args.sigma} (per sample "
