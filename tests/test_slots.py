@@ -5,6 +5,7 @@ and kept busy."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -115,3 +116,23 @@ def test_a_server_that_ignores_n_is_found_out_and_kept_busy(
     manifest = json.loads((run_dir / MANIFEST).read_text())
     assert manifest["serving"]["server_ignores_n"] is True
     assert manifest["serving"]["basis"] == "--concurrency"
+
+
+def test_a_server_that_does_not_say_its_capacity_gets_the_default_and_the_flag_is_named(
+) -> None:
+    from r1eval.backends.factory import backend_for
+    from r1eval.run.config import RunConfig
+    from r1eval.run.evaluate import DEFAULT_SEQUENCES, sequence_limit
+
+    config = RunConfig(model="m", base_url="http://127.0.0.1:9/v1", tasks=["aime24"])
+    backend = backend_for(config.model, config.base_url, None)  # nothing listens on port 9
+
+    async def ask() -> tuple[int, str]:
+        try:
+            return await sequence_limit(config, backend)
+        finally:
+            await backend.aclose()
+
+    limit, basis = asyncio.run(ask())
+    assert limit == DEFAULT_SEQUENCES == 256
+    assert basis == "the default: the server does not say its capacity; --concurrency sets it"

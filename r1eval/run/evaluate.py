@@ -289,7 +289,8 @@ async def sequence_limit(config: RunConfig, backend: Backend) -> tuple[int, str]
     if config.data_parallel_size > 1:  # vllm: engines, each taking its own batch
         return (DEFAULT_SEQUENCES * config.data_parallel_size,
                 f"the default {DEFAULT_SEQUENCES} per engine x --data-parallel-size")
-    return DEFAULT_SEQUENCES, "the default (the server does not say its capacity)"
+    return (DEFAULT_SEQUENCES,
+            "the default: the server does not say its capacity; --concurrency sets it")
 
 
 async def _run(
