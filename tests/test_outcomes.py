@@ -18,6 +18,7 @@ from r1eval.regress.pairing import pair_task, question_records
 from r1eval.reports.views import lengths
 from r1eval.scoring.design import run_outcomes, run_samples_per_question
 from r1eval.store.loading import load_run
+from r1eval.store.logged import logged_completion, logged_grade
 from r1eval.store.outcomes import (
     NOT_OUTCOMES,
     OUTCOMES,
@@ -86,7 +87,10 @@ def _expected_outcomes() -> dict[str, tuple[bool, ...]]:
 def test_a_samples_status_from_its_records(
     grade: dict[str, object] | None, completion: dict[str, object] | None, status: str
 ) -> None:
-    assert sample_status(grade, completion) == status
+    request = {"key": "k", "task": "t", "sample_id": "q", "repeat": 0}
+    logged = None if completion is None else logged_completion({**request, **completion})
+    judged = None if grade is None else logged_grade({**request, **grade})
+    assert sample_status(judged, logged) == status
     assert is_outcome(status) == (status not in NOT_OUTCOMES)
 
 

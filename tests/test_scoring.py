@@ -21,10 +21,11 @@ def log(state: LogState, it: WorkItem, correct: bool | None, *, canonical: str |
         finish: str = "stop", usage: dict[str, int] | None = None,
         order: list[int] | None = None) -> None:
     """Log a completion and its grade (correct None: a failed request instead)."""
+    request = {"key": it.key, "task": it.task, "sample_id": it.sample.id, "repeat": it.repeat}
     if correct is None:
-        state.add({"type": "error", "key": it.key, "message": "HTTP 503"})
+        state.add({"type": "error", **request, "message": "HTTP 503"})
         return
-    state.add({"type": "completion", "key": it.key, "finish_reason": finish,
+    state.add({"type": "completion", **request, "finish_reason": finish,
                "usage": usage or {}, "prompt_metadata": {"option_order": order} if order else {}})
     state.add({"type": "grade", "key": it.key, "correct": correct, "canonical": canonical,
                "extracted": canonical, "method": "boxed" if canonical else None})

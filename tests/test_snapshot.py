@@ -21,7 +21,8 @@ from r1eval.store.folder import (
 
 
 def completion(key: str, text: str = "answer") -> dict[str, object]:
-    return {"type": "completion", "key": key, "task": "t", "text": text, "reasoning": "long",
+    return {"type": "completion", "key": key, "task": "t", "sample_id": "q", "repeat": 0,
+            "text": text, "reasoning": "long",
             "finish_reason": "stop", "usage": {"completion_tokens": 7, "shared_by": 2},
             "prompt_metadata": {"option_order": [2, 0, 1, 3]}, "latency_s": 0.25}
 
@@ -60,7 +61,8 @@ def run_dir(tmp_path: Path) -> Path:
     lone surrogate (a model's broken UTF-16) in one record."""
     records = [completion(f"k{i}") for i in range(20)] + [grade(f"k{i}", i % 3 == 0)
                                                             for i in range(20)]
-    records += [{"type": "error", "key": "e", "message": "HTTP 503"},
+    records += [{"type": "error", "key": "e", "task": "t", "sample_id": "q", "repeat": 1,
+                 "message": "HTTP 503"},
                 {**completion("odd"), "finish_reason": "bad \udc80 utf-16"}]
     logged(tmp_path, *records)
     return tmp_path
@@ -73,8 +75,8 @@ def test_closing_a_folder_snapshots_its_state_and_reopening_reads_only_the_snaps
     assert snapshot is not None
     state, covered = snapshot
     assert covered == (run_dir / LOG).stat().st_size
-    assert len(state.completions) == 21 and "text" not in state.completions["k0"]
-    assert state.completions["odd"]["finish_reason"] == "bad \udc80 utf-16"
+    assert len(state.completions) == 21 and not hasattr(state.completions["k0"], "text")
+    assert state.completions["odd"].finish_reason == "bad \udc80 utf-16"
     assert_same_as_the_whole_log(run_dir)
 
 
@@ -91,11 +93,12 @@ def test_records_appended_after_the_snapshot_are_read_from_the_log(run_dir: Path
     with RunFolder(run_dir) as folder:  # the state never loaded: no new snapshot
         folder.append(completion("k0", text="again"))  # a later completion supersedes
         folder.append(grade("k2", True))  # a later grade supersedes
-        folder.append({"type": "error", "key": "k3", "message": "ignored: k3 has a response"})
+        folder.append({"type": "error", "key": "k3", "task": "t", "sample_id": "q", "repeat": 0,
+                       "message": "ignored: k3 has a response"})
         folder.append(completion("e"))  # a response supersedes the error
     snapshot = read_snapshot(run_dir)
     assert snapshot is not None and snapshot[1] < (run_dir / LOG).stat().st_size
-    assert load_state(run_dir).grades["k2"]["correct"] is True
+    assert load_state(run_dir).grades["k2"].correct is True
     assert_same_as_the_whole_log(run_dir)
 
 
@@ -165,7 +168,7 @@ def test_a_log_ahead_of_the_folder_state_is_not_snapshotted(run_dir: Path) -> No
         with (run_dir / LOG).open("ab") as log:
             log.write(json.dumps(grade("k5", True)).encode() + b"\n")
     assert (run_dir / SNAPSHOT).read_bytes() == before
-    assert load_state(run_dir).grades["k5"]["correct"] is True
+    assert load_state(run_dir).grades["k5"].correct is True
     assert_same_as_the_whole_log(run_dir)
 
 
@@ -192,12 +195,12 @@ def test_a_snapshot_whose_content_was_edited_is_not_trusted(run_dir: Path) -> No
     """Grades flipped inside the snapshot (still valid JSON, counts unchanged) must not change
     what the run reads: the snapshot no longer matches the digest of its own lines."""
     path = run_dir / SNAPSHOT
-    edited = path.read_bytes().replace(b'"correct":true', b'"correct":false')
+    edited = path.read_bytes().replace(b'["k0",true', b'["k0",false')  # a grade row
     assert edited != path.read_bytes()
     path.write_bytes(edited)
     assert read_snapshot(run_dir) is None
     assert_same_as_the_whole_log(run_dir)
-    assert load_state(run_dir).grades["k0"]["correct"] is True
+    assert load_state(run_dir).grades["k0"].correct is True
 
 
 @pytest.fixture
@@ -223,7 +226,7 @@ def test_an_edit_in_the_middle_of_the_log_makes_the_snapshot_useless(long_run: P
     _overwrite_middle(long_run / LOG, b'"correct":true', b'"correct":null')
     assert read_snapshot(long_run) is None
     assert_same_as_the_whole_log(long_run)
-    assert None in {g["correct"] for g in load_state(long_run).grades.values()}
+    assert None in {g.correct for g in load_state(long_run).grades.values()}
 
 
 def test_a_corrupt_record_in_the_middle_of_the_log_is_an_error_with_a_snapshot_too(

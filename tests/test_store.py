@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from r1eval.errors import RunFolderError
+from r1eval.store.logged import logged_grade
 from r1eval.store.folder import (
     LOG,
     RunFolder,
@@ -21,8 +22,12 @@ from r1eval.store.folder import (
 
 
 def completion(key: str, text: str = "answer") -> dict[str, object]:
-    return {"type": "completion", "key": key, "text": text, "reasoning": "long",
-            "finish_reason": "stop"}
+    return {"type": "completion", "key": key, "task": "t", "sample_id": "q", "repeat": 0, "text": text,
+            "reasoning": "long", "finish_reason": "stop"}
+
+
+def error(key: str) -> dict[str, object]:
+    return {"type": "error", "key": key, "task": "t", "sample_id": "q", "repeat": 0, "message": "503"}
 
 
 def test_records_are_appended_and_read_back_in_order(tmp_path: Path) -> None:
@@ -61,14 +66,14 @@ def test_state_keeps_completions_slim_and_lets_later_success_supersede_errors(
     tmp_path: Path,
 ) -> None:
     with RunFolder(tmp_path) as folder:
-        folder.append({"type": "error", "key": "a", "message": "503"})
+        folder.append(error("a"))
         folder.append(completion("a", text="x" * 1000))
-        folder.append({"type": "error", "key": "b", "message": "503"})
+        folder.append(error("b"))
         folder.append({"type": "grade", "key": "a", "correct": False})
     state = load_state(tmp_path)
-    assert set(state.completions) == {"a"} and "text" not in state.completions["a"]
+    assert set(state.completions) == {"a"} and not hasattr(state.completions["a"], "text")
     assert set(state.errors) == {"b"}
-    assert state.grades["a"]["correct"] is False
+    assert state.grades["a"].correct is False
     assert read_completions(tmp_path, {"a"})["a"]["text"] == "x" * 1000
 
 
@@ -83,7 +88,8 @@ def test_the_folder_state_is_read_once_and_kept_current(tmp_path: Path) -> None:
         folder.append({"type": "grade", "key": "b", "task": "t", "sample_id": "q", "repeat": 0,
                        "sample_metadata": {"level": 1}, "time": 1.0, "correct": True})
         assert folder.state() is state and set(state.completions) == {"a", "b"}
-        assert state.grades["b"] == {"type": "grade", "key": "b", "correct": True}
+        assert state.grades["b"] == logged_grade({"key": "b", "correct": True})
+        assert not hasattr(state.grades["b"], "sample_metadata")
     assert load_state(tmp_path).completions == state.completions
 
 
@@ -138,7 +144,7 @@ def test_a_configured_key_is_redacted_from_every_record_and_the_state(tmp_path: 
         folder.state()
         folder.append({**completion("k1", text=f"my key is {key}, said the model"),
                        "finish_reason": key})
-        assert folder.state().completions["k1"]["finish_reason"] == "***"
+        assert folder.state().completions["k1"].finish_reason == "***"
     assert key.encode() not in (tmp_path / LOG).read_bytes()
     assert b"x" in (tmp_path / LOG).read_bytes()  # too short to be a key: left alone
     [record] = read_log(tmp_path / LOG)

@@ -85,7 +85,7 @@ def changes_table(changed: list[Regraded]) -> str:
     header = ["task", "question", "repeat", "before", "after", "extracted before",
               "extracted after"]
     rows = [[r.task, r.sample_id, r.repeat, r.status_before, r.status_after,
-             _short((r.before or {}).get("extracted")), _short(r.after.extracted)]
+             _short(r.before.extracted if r.before else None), _short(r.after.extracted)]
             for r in changed]
     return markdown_table(header, rows)
 

@@ -45,7 +45,7 @@ def task_counts(items: Iterable[WorkItem], state: LogState) -> dict[str, TaskCou
             c.done += 1
             c.resumed += 1
             c.graded += 1
-            c.correct += bool(grade.get("correct"))
+            c.correct += bool(grade.correct)
     return counts
 
 

@@ -31,12 +31,13 @@ from r1eval.scoring.prices import price_from_record
 from r1eval.scoring.scores import add_costs, score_task, tally
 from r1eval.store.contracts import Manifest, Scores, TaskScore
 from r1eval.store.folder import RunFolder, is_run_folder, read_scores
-from r1eval.store.log import LogState, read_completions
+from r1eval.store.log import LogState, read_responses
+from r1eval.store.logged import LoggedCompletion, LoggedError, LoggedGrade
 from r1eval.store.outcomes import SampleStatus, sample_status
-from r1eval.store.records import completion_from_record, grade_record
+from r1eval.store.records import grade_record
 from r1eval.task.definition import Task
 from r1eval.task.registry import resolve
-from r1eval.types import Grade, Grader, Prompt, Sample, WorkItem
+from r1eval.types import Completion, Grade, Grader, Prompt, Sample, WorkItem
 
 __all__ = ["RegradeResult", "Regraded", "items_from_log", "regrade_run"]
 
@@ -53,9 +54,9 @@ class Regraded:
     repeat: int
     key: str
     gold: str
-    before: dict[str, Any] | None
+    before: LoggedGrade | None
     after: Grade
-    completion: dict[str, Any]
+    completion: LoggedCompletion
 
     @property
     def status_before(self) -> SampleStatus:
@@ -63,13 +64,14 @@ class Regraded:
 
     @property
     def status_after(self) -> SampleStatus:
-        return sample_status(_as_record(self.after), self.completion)
+        return sample_status(self.after, self.completion)
 
     @property
     def scored_differently(self) -> bool:
-        before = self.before or {}
-        after = _as_record(self.after)
-        return any(before.get(name) != after[name] for name in _SCORED_FIELDS)
+        if self.before is None:
+            return True
+        return any(getattr(self.before, name) != getattr(self.after, name)
+                   for name in _SCORED_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,6 @@ class RegradeResult:
         """Responses whose status (right, wrong, no answer, truncated) changed."""
         return [r for r in self.regraded if (task is None or r.task == task)
                 and r.status_before != r.status_after]
-
-
-def _as_record(grade: Grade) -> dict[str, Any]:
-    return {name: getattr(grade, name) for name in (*_SCORED_FIELDS, "explanation")}
 
 
 def regrade_run(
@@ -109,15 +107,16 @@ def regrade_run(
         if dry_run:  # rescored on a copy: the folder's state must stay what its log says
             state = dataclasses.replace(state, grades=dict(state.grades))
         tasks = _tasks(state, manifest, task_dir)
-        records = read_completions(path, set(state.completions))
-        grades = _grade_all(records, {n: t.grader for n, t in tasks.items()}, workers, timeout_s,
+        responses = read_responses(path, set(state.completions))
+        grades = _grade_all(state, responses, {n: t.grader for n, t in tasks.items()},
+                            workers, timeout_s,
                             _run_trace_formats(manifest.config.reasoning_delimiters))
-        regraded = [_regraded(state, records[key], grade) for key, grade in grades.items()]
+        regraded = [_regraded(state, key, grade) for key, grade in grades.items()]
         old_scores = read_scores(path)
         for item, new in zip(items_from_log(state, list(grades)), regraded, strict=True):
             record = {**grade_record(item, new.after), "regraded": True}
             if dry_run:
-                state.grades[new.key] = record
+                state.add(record)
             else:
                 folder.append(record)  # the folder's state follows its log
         scores = _rescore(state, tasks, regraded, old_scores, path, manifest)
@@ -131,7 +130,7 @@ def regrade_run(
 
 def _tasks(state: LogState, manifest: Manifest, task_dir: Path | None) -> dict[str, Task]:
     """The current definition of every task with responses in the log."""
-    names = sorted({record["task"] for record in state.completions.values()})
+    names = sorted({completion.task for completion in state.completions.values()})
     if task_dir is None:
         configured = manifest.config.task_dir
         task_dir = Path(configured) if configured and Path(configured).is_dir() else None
@@ -150,53 +149,61 @@ def _run_trace_formats(delimiters: Sequence[str] | None) -> tuple[TraceFormat, .
 
 
 def _grade_all(
-    records: Mapping[str, dict[str, Any]], graders: Mapping[str, Grader],
+    state: LogState, responses: Mapping[str, Completion], graders: Mapping[str, Grader],
     workers: int | None, timeout_s: float, formats: tuple[TraceFormat, ...],
 ) -> dict[str, Grade]:
-    """Grade every record as the runner does, in worker processes, keys in log order."""
-    print(f"regrading {len(records)} responses", file=sys.stderr)
+    """Grade every response as the runner does, in worker processes, keys in log order."""
+    print(f"regrading {len(responses)} responses", file=sys.stderr)
+    logged = state.completions
     progress = Progress()
     totals: dict[str, TaskCounts] = {}
-    for record in records.values():
-        totals.setdefault(record["task"], TaskCounts()).total += 1
+    for key in responses:
+        totals.setdefault(logged[key].task, TaskCounts()).total += 1
     progress.start(totals)
     with GraderPool(workers=workers, timeout_s=timeout_s) as pool, \
             ThreadPoolExecutor(max_workers=max(1, pool.workers)) as executor:
         futures: dict[Future[Grade], str] = {
-            executor.submit(grade_completion, completion_from_record(record), record["gold"],
-                            functools.partial(pool.grade, graders[record["task"]]), formats): key
-            for key, record in records.items()
+            executor.submit(grade_completion, response, _gold(logged[key]),
+                            functools.partial(pool.grade, graders[logged[key].task]),
+                            formats): key
+            for key, response in responses.items()
         }
         grades = {}
         for future in as_completed(futures):
             grades[futures[future]] = future.result()
-            progress.graded(grades[futures[future]], records[futures[future]]["task"])
+            progress.graded(grades[futures[future]], logged[futures[future]].task)
     progress.finish()
-    return {key: grades[key] for key in records}
+    return {key: grades[key] for key in responses}
 
 
-def _regraded(state: LogState, record: dict[str, Any], grade: Grade) -> Regraded:
-    key = record["key"]
+def _regraded(state: LogState, key: str, grade: Grade) -> Regraded:
+    completion = state.completions[key]
     return Regraded(
-        task=record["task"], sample_id=str(record["sample_id"]), repeat=int(record["repeat"]),
-        key=key, gold=str(record["gold"]), before=state.grades.get(key), after=grade,
-        completion=state.completions[key],
+        task=completion.task, sample_id=str(completion.sample_id),
+        repeat=int(completion.repeat), key=key, gold=_gold(completion),
+        before=state.grades.get(key), after=grade, completion=completion,
     )
+
+
+def _gold(completion: LoggedCompletion) -> str:
+    return "" if completion.gold is None else str(completion.gold)
 
 
 def items_from_log(state: LogState, keys: Iterable[str] | None = None) -> list[WorkItem]:
     """Work items rebuilt from the log's completion and error records (all, or ``keys``),
     enough for grade records and ``scoring.tally``: the prompt text is never logged."""
-    records = {**state.errors, **state.completions}
+    records: dict[str, LoggedCompletion | LoggedError] = {**state.errors, **state.completions}
     wanted = list(records) if keys is None else list(keys)
     items = []
     for key in wanted:
         record = records[key]
-        gold = str(record.get("gold", ""))
-        sample = Sample(id=str(record["sample_id"]), input="", target=gold,
-                        metadata=record.get("sample_metadata") or {})
-        prompt = Prompt(messages=(), gold=gold, metadata=record.get("prompt_metadata") or {})
-        items.append(WorkItem(record["task"], sample, int(record["repeat"]), prompt, key))
+        logged = record if isinstance(record, LoggedCompletion) else None
+        gold = "" if logged is None else _gold(logged)
+        sample = Sample(id=str(record.sample_id), input="", target=gold,
+                        metadata=record.sample_metadata)
+        prompt = Prompt(messages=(), gold=gold,
+                        metadata={} if logged is None else logged.prompt_metadata)
+        items.append(WorkItem(record.task, sample, int(record.repeat), prompt, key))
     return items
 
 

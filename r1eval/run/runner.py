@@ -85,7 +85,7 @@ class Runner:
         self.progress.start(task_counts(items, state))
         if self.budget is not None:  # what earlier sessions of this run spent counts too
             for completion in state.completions.values():
-                self.budget.charge(Usage(**completion.get("usage") or {}))
+                self.budget.charge(completion.usage.as_usage())
         self._unsent = len(pending)
         self._to_grade = asyncio.Queue(maxsize=self.max_ungraded)
         groups = group_requests(pending, self.sampling)

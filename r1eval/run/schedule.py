@@ -118,14 +118,8 @@ def _lengths(run_dir: Path) -> tuple[str, list[tuple[QuestionKey, float]]] | Non
     except (RunFolderError, OSError, ValueError, KeyError, TypeError) as error:
         log.warning("ignoring the history in %s: %s", run_dir, error)
         return None
-    return model, [((c["task"], c["sample_id"]), tokens) for c in completions
-                   if (tokens := _tokens(c.get("usage"))) is not None]
-
-
-def _tokens(usage: object) -> float | None:
-    if not isinstance(usage, dict) or not isinstance(count := usage.get("completion_tokens"), int):
-        return None
-    return count / (usage.get("shared_by") or 1)
+    return model, [((c.task, c.sample_id), tokens) for c in completions
+                   if (tokens := c.usage.per_sample("completion")) is not None]
 
 
 RequestGroup = tuple[Request, list[WorkItem]]

@@ -17,8 +17,8 @@ from r1eval.gc_pause import no_cyclic_gc
 from r1eval.scoring import stats
 from r1eval.scoring.prices import Price, price_record
 from r1eval.store.log import LogState
+from r1eval.store.logged import TOKEN_KINDS, LoggedCompletion, LoggedGrade, LoggedUsage
 from r1eval.store.outcomes import OUTCOMES, sample_status, samples_per_question
-from r1eval.store.records import sample_tokens
 from r1eval.task.multiple_choice import unshuffled_letter
 from r1eval.types import WorkItem
 
@@ -49,44 +49,44 @@ class TaskTally:
     samples_per_question: int = 0
 
 
-def _scored(grade: dict[str, Any] | None, completion: dict[str, Any] | None) -> Outcome:
+def _scored(grade: LoggedGrade | None, completion: LoggedCompletion | None) -> Outcome:
     """What scoring keeps of a sample whose status is an outcome (it has both records)."""
     assert grade is not None and completion is not None
-    usage = completion.get("usage") or {}
+    usage = completion.usage
     return Outcome(
-        bool(grade["correct"]),
-        _vote_key(grade.get("canonical"), completion),
-        grade.get("extracted") is not None,
-        completion.get("finish_reason") == "length",
-        grade.get("method"),
+        bool(grade.correct),
+        _vote_key(grade.canonical, completion),
+        grade.extracted is not None,
+        completion.finish_reason == "length",
+        grade.method,
         _tokens(usage),
-        bool(usage.get("estimated")),
-        *_speed(completion, sample_tokens(usage, "completion")),
+        bool(usage.estimated),
+        *_speed(completion, usage.per_sample("completion")),
     )
 
 
-def _speed(completion: dict[str, Any], tokens: float | None) -> tuple[float | None, ...]:
+def _speed(completion: LoggedCompletion, tokens: float | None) -> tuple[float | None, ...]:
     """A streamed sample's time to its first output, and its completion tokens per second
     after that (its own decode rate, while the server also generated others)."""
-    first, latency = completion.get("first_token_s"), completion.get("latency_s")
+    first, latency = completion.first_token_s, completion.latency_s
     if first is None or latency is None:
         return None, None
     decoding = latency - first
     return first, (tokens / decoding if tokens and decoding > 0 else None)
 
 
-def _tokens(usage: dict[str, Any]) -> dict[str, float]:
-    counts = {}
-    for name in ("prompt", "completion", "reasoning"):
-        count = sample_tokens(usage, name)
+def _tokens(usage: LoggedUsage) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for name in TOKEN_KINDS:
+        count = usage.per_sample(name)
         if count is not None:
             counts[name] = count
     return counts
 
 
-def _vote_key(canonical: str | None, completion: dict[str, Any]) -> str | None:
+def _vote_key(canonical: str | None, completion: LoggedCompletion) -> str | None:
     """What majority votes compare: the canonical answer, un-shuffled for multiple choice."""
-    order = (completion.get("prompt_metadata") or {}).get("option_order")
+    order = completion.option_order
     if canonical is None or order is None:
         return canonical
     return unshuffled_letter(canonical, order)

@@ -327,6 +327,7 @@ class GradeRecord(_ItemRecord):
     method: str | None = None
     failure: str | None = None
     explanation: str = ""
+    regraded: bool = False  # written by ``r1eval regrade``
 
 
 class ErrorRecord(_ItemRecord):

@@ -18,9 +18,9 @@ from r1eval.errors import RunFolderError
 from r1eval.store.contracts import Manifest, TaskScore
 from r1eval.store.files import utf8_safe
 from r1eval.store.folder import MANIFEST, read_manifest, read_scores, run_folders
-from r1eval.store.log import read_completions
+from r1eval.store.log import read_responses
+from r1eval.store.logged import TOKEN_KINDS, LoggedCompletion, LoggedError, LoggedGrade
 from r1eval.store.outcomes import sample_status
-from r1eval.store.records import sample_tokens
 from r1eval.store.snapshot import load_state
 
 SAMPLE_COLUMNS = [
@@ -100,54 +100,58 @@ def _concat(frames: Iterable[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 
 
 def _sample_row(
-    run: str, model: str, completion: dict[str, Any], grade: dict[str, Any] | None,
+    run: str, model: str, completion: LoggedCompletion, grade: LoggedGrade | None,
 ) -> dict[str, Any]:
-    """One response's row (its completion record, as the log state keeps it, and its grade)."""
-    usage = completion.get("usage") or {}
-    prompt_metadata = completion.get("prompt_metadata") or {}
+    """One response's row (its completion, as the log state keeps it, and its grade)."""
+    usage = completion.usage
     row = {
         **_item_columns(run, model, completion),
         "verdict": sample_status(grade, completion),
-        **{name: None if grade is None else grade.get(name) for name in _GRADE_COLUMNS},
-        "finish_reason": completion.get("finish_reason"), "gold": completion.get("gold"),
-        "prompt_tokens": sample_tokens(usage, "prompt"),
-        "completion_tokens": sample_tokens(usage, "completion"),
-        "reasoning_tokens": sample_tokens(usage, "reasoning"),
-        "latency_s": completion.get("latency_s"),
-        "option_order": prompt_metadata.get("option_order"),
+        **_grade_columns(grade),
+        "finish_reason": completion.finish_reason, "gold": completion.gold,
+        **{f"{kind}_tokens": usage.per_sample(kind) for kind in TOKEN_KINDS},
+        "latency_s": completion.latency_s,
+        "option_order": completion.option_order,
         "error": None,
     }
     return {name: utf8_safe(value) if isinstance(value, str) else value
             for name, value in row.items()}
 
 
-def _error_row(run: str, model: str, error: dict[str, Any]) -> dict[str, Any]:
+def _error_row(run: str, model: str, error: LoggedError) -> dict[str, Any]:
     """A failed request's row: no response, so no grade or usage."""
     row = {**dict.fromkeys(SAMPLE_COLUMNS), **_item_columns(run, model, error),
-           "verdict": sample_status(None, None), "error": error.get("message")}
+           "verdict": sample_status(None, None), "error": error.message}
     return {name: utf8_safe(value) if isinstance(value, str) else value
             for name, value in row.items()}
 
 
-_GRADE_COLUMNS = ("correct", "extracted", "canonical", "method", "failure")
+def _grade_columns(grade: LoggedGrade | None) -> dict[str, Any]:
+    if grade is None:
+        return dict.fromkeys(("correct", "extracted", "canonical", "method", "failure"))
+    return {"correct": grade.correct, "extracted": grade.extracted,
+            "canonical": grade.canonical, "method": grade.method, "failure": grade.failure}
 
 
-def _item_columns(run: str, model: str, record: dict[str, Any]) -> dict[str, Any]:
-    return {"run": run, "model": model, "task": record["task"],
-            "sample_id": record["sample_id"], "repeat": record["repeat"], "key": record["key"],
-            "metadata": record.get("sample_metadata") or {}}
+def _item_columns(
+    run: str, model: str, record: LoggedCompletion | LoggedError
+) -> dict[str, Any]:
+    return {"run": run, "model": model, "task": record.task, "sample_id": record.sample_id,
+            "repeat": record.repeat, "key": record.key, "metadata": record.sample_metadata}
 
 
 def _samples_frame(path: Path, model: str, with_text: bool) -> pd.DataFrame:
     state = load_state(path)
-    rows = [_sample_row(path.name, model, c, state.grades.get(k))
+    grades = state.grades
+    rows = [_sample_row(path.name, model, c, grades.get(k))
             for k, c in state.completions.items()]
     rows += [_error_row(path.name, model, e) for e in state.errors.values()]
     frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
     if with_text:
-        full = read_completions(path, set(state.completions))
+        responses = read_responses(path, set(state.completions))
         for field in ("text", "reasoning"):
-            texts = (full.get(key, {}).get(field) for key in frame["key"])
+            texts = (getattr(responses[key], field) if key in responses else None
+                     for key in frame["key"])
             frame[field] = [None if text is None else utf8_safe(text) for text in texts]
     return frame.sort_values(["task", "sample_id", "repeat"], kind="stable", ignore_index=True)
 

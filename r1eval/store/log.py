@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from r1eval.errors import RunFolderError
+from r1eval.store.logged import (
+    BULKY_FIELDS,
+    ITEM_FIELDS,
+    LoggedCompletion,
+    LoggedError,
+    LoggedGrade,
+    completion_from_record,
+    kind_and_key,
+    logged,
+)
+from r1eval.types import Completion
+
+__all__ = ["BULKY_FIELDS", "ITEM_FIELDS", "LOG", "Digest", "LogState", "read_completions",
+           "read_log", "read_responses"]
 
 LOG = "samples.jsonl"
 
@@ -54,44 +68,42 @@ class Digest:
         return self._sha256.hexdigest()
 
 
-BULKY_FIELDS = ("text", "reasoning")
-#: What a grade record repeats of its completion record: not kept in the state.
-ITEM_FIELDS = ("task", "sample_id", "repeat", "sample_metadata", "time")
-
-
 @dataclass
 class LogState:
-    """What the log says about each request key: the latest completion, grade and error.
-
-    Completions are kept without their text and reasoning (``BULKY_FIELDS``) and grades
-    without what their completion already says (``ITEM_FIELDS``), so the state of a run of
-    100,000 long reasoning traces fits in memory; ``read_completions`` fetches the full
-    records of the few keys that need them.
+    """What the log says about each request key: the latest completion, grade and error, as
+    the slim views of ``r1eval.store.logged`` (a completion without its text and reasoning, a
+    grade without what its completion already says), so the state of a run of 100,000 long
+    reasoning traces fits in memory; ``read_responses`` fetches the text of the few keys that
+    need it.
     """
 
-    completions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    grades: dict[str, dict[str, Any]] = field(default_factory=dict)
-    errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    completions: dict[str, LoggedCompletion] = field(default_factory=dict)
+    grades: dict[str, LoggedGrade] = field(default_factory=dict)
+    errors: dict[str, LoggedError] = field(default_factory=dict)
 
-    def add(self, record: dict[str, Any]) -> None:
-        kind, key = record.get("type"), record.get("key")
-        if not isinstance(key, str):
-            return
-        if kind == "completion":
-            self.completions[key] = {k: v for k, v in record.items() if k not in BULKY_FIELDS}
-            self.errors.pop(key, None)
-        elif kind == "grade":
-            self.grades[key] = {k: v for k, v in record.items() if k not in ITEM_FIELDS}
-        elif kind == "error" and key not in self.completions:
-            self.errors[key] = record
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Take in one parsed log record (``KeyError`` when it lacks a field of its kind)."""
+        view = logged(record)
+        if isinstance(view, LoggedCompletion):
+            self.completions[view.key] = view
+            self.errors.pop(view.key, None)
+        elif isinstance(view, LoggedGrade):
+            self.grades[view.key] = view
+        elif isinstance(view, LoggedError) and view.key not in self.completions:
+            self.errors[view.key] = view
 
 
 def read_completions(run_dir: Path, keys: set[str]) -> dict[str, dict[str, Any]]:
-    """The full completion records (with text) of ``keys``."""
+    """The full completion records (with text) of ``keys``, as the log holds them."""
     found = {}
     for record in read_log(run_dir / LOG):
-        if record.get("type") == "completion" and record.get("key") in keys:
-            found[record["key"]] = record
+        kind, key = kind_and_key(record)
+        if kind == "completion" and key in keys:
+            found[str(key)] = record
     return found
 
 
+def read_responses(run_dir: Path, keys: set[str]) -> dict[str, Completion]:
+    """The responses (with their text and reasoning) logged for ``keys``."""
+    return {key: completion_from_record(record)
+            for key, record in read_completions(run_dir, keys).items()}

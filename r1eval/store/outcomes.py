@@ -20,8 +20,8 @@ all read outcomes through this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:  # the frame helpers do not import pandas: regrade and scoring never need it
     import pandas as pd
@@ -53,19 +53,35 @@ STATUSES: tuple[SampleStatus, ...] = OUTCOMES + NOT_OUTCOMES
 STATUS_COLUMN = "verdict"
 
 
-def sample_status(
-    grade: Mapping[str, Any] | None, completion: Mapping[str, Any] | None
-) -> SampleStatus:
+class Judged(Protocol):
+    """What a sample's status reads of its grade: a logged one (``LoggedGrade``) or a new one
+    (``r1eval.types.Grade``)."""
+
+    @property
+    def correct(self) -> bool: ...
+
+    @property
+    def failure(self) -> str | None: ...
+
+
+class Ended(Protocol):
+    """What a sample's status reads of its completion (``LoggedCompletion``)."""
+
+    @property
+    def finish_reason(self) -> str | None: ...
+
+
+def sample_status(grade: Judged | None, completion: Ended | None) -> SampleStatus:
     """The status of one sample from its log records (None: no such record)."""
     if completion is None:
         return "error"
     if grade is None:
         return "ungraded"
-    if grade.get("correct"):
+    if grade.correct:
         return "right"
-    if completion.get("finish_reason") == "length":
+    if completion.finish_reason == "length":
         return "truncated"
-    return "wrong" if grade.get("failure") == "wrong" else "no_answer"
+    return "wrong" if grade.failure == "wrong" else "no_answer"
 
 
 def is_outcome(status: str) -> bool:

@@ -11,7 +11,13 @@ from dataclasses import replace
 from typing import Any
 
 from r1eval.backends.tokens import estimate_tokens
+from r1eval.store.logged import completion_from_record, sample_tokens
 from r1eval.types import Completion, Grade, Usage, WorkItem
+
+#: ``completion_from_record`` and ``sample_tokens`` read records back: their home is
+#: ``r1eval.store.logged`` (still importable from here).
+__all__ = ["completion_from_record", "completion_record", "error_record", "grade_record",
+           "sample_tokens"]
 
 
 def _item_fields(item: WorkItem) -> dict[str, Any]:
@@ -52,26 +58,6 @@ def _estimated_usage(item: WorkItem, completion: Completion) -> Usage:
         completion_tokens=estimate_tokens(completion.text) + reasoning,
         reasoning_tokens=reasoning if completion.reasoning is not None else None,
         estimated=True,
-    )
-
-
-def sample_tokens(usage: dict[str, Any], name: str) -> float | None:
-    """A logged usage's ``name`` tokens (prompt, completion, reasoning) for one sample: its
-    share when one response carried several choices."""
-    value = usage.get(f"{name}_tokens")
-    return None if value is None else value / (usage.get("shared_by") or 1)
-
-
-def completion_from_record(record: dict[str, Any]) -> Completion:
-    return Completion(
-        text=record["text"],
-        reasoning=record.get("reasoning"),
-        finish_reason=record.get("finish_reason"),
-        usage=Usage(**record.get("usage", {})),
-        latency_s=record.get("latency_s"),
-        model=record.get("model"),
-        first_token_s=record.get("first_token_s"),
-        endpoint=record.get("endpoint"),
     )
 
 
