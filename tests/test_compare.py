@@ -30,7 +30,7 @@ from r1eval.claims.render import render_markdown
 from r1eval.cli import main
 from r1eval.run.plan import WorkItem
 from r1eval.scoring import stats
-from r1eval.store.contracts import Sampling
+from r1eval.store.contracts import Sampling, TaskScore
 from r1eval.types import Completion
 
 TESTS = Path(__file__).resolve().parent
@@ -126,12 +126,13 @@ def view(
 ) -> TaskView:
     """One task of a run, without a run folder: scores computed as scoring.py does."""
     interval = stats.score_interval(outcomes)
-    score = {
+    k = max(len(o) for o in outcomes)
+    score = TaskScore.model_validate({
         "pass@1": float(stats.per_question_pass1(outcomes).mean()),
         "ci_low": interval.low, "ci_high": interval.high, "n_questions": len(outcomes),
-        "samples_per_question": max(len(o) for o in outcomes), "truncated_rate": truncated,
-        "n_errors": 0, "cons@k": cons,
-    }
+        "samples_per_question": k, "truncated_rate": truncated, "n_errors": 0,
+        f"cons@{k}": cons,
+    })
     return TaskView(run="run", model="test-endpoint", task="aime24", score=score,
                     outcomes={f"q{i:02d}": o for i, o in enumerate(outcomes)},
                     sampling=Sampling.model_validate(R1 if sampling is None else sampling),

@@ -15,7 +15,7 @@ from r1eval.cli import main
 from r1eval.regress.paired import protocol_differences
 from r1eval.run.config import RunConfig, build_config
 from r1eval.run.evaluate import prepare
-from r1eval.store.contracts import Manifest, Sampling
+from r1eval.store.contracts import Manifest, Sampling, TaskScore
 
 from openai_server import OpenAIServer
 
@@ -145,8 +145,9 @@ def test_compare_flags_controls_that_differ_from_the_sources_protocol(tmp_path: 
     reported = load_reported([path])
 
     def notes(sampling: dict[str, object]) -> list[str]:
-        score = {"pass@1": 0.5, "ci_low": 0.3, "ci_high": 0.7, "n_questions": 2,
-                 "samples_per_question": 1, "truncated_rate": 0.0, "n_errors": 0}
+        score = TaskScore.model_validate({
+            "pass@1": 0.5, "ci_low": 0.3, "ci_high": 0.7, "n_questions": 2,
+            "samples_per_question": 1, "truncated_rate": 0.0, "n_errors": 0})
         task = TaskView(run="run", model="m", task="aime24", score=score,
                         outcomes={"a": [True], "b": [False]},
                         sampling=Sampling.model_validate(sampling), prompt="r1",

@@ -257,7 +257,7 @@ def _need_text(need: Need, measured: Measured, view: TaskView, margin: float) ->
     text = f"{need.target(margin)} at 80% power: ~{need.questions} questions at K={k} (has {have})"
     if need.assumed:
         text += " (variance assumed: every question scored alike)"
-    if k == 1 and (view.score.get("samples_per_question") or 1) > 1:
+    if k == 1 and (view.score.samples_per_question or 1) > 1:
         return text  # one majority vote per question: more samples make no more votes
     if not need.separable:
         return text + "; run K>=2 to tell whether more samples would help"
@@ -268,15 +268,15 @@ def _need_text(need: Need, measured: Measured, view: TaskView, margin: float) ->
 
 def _run_flags(view: TaskView) -> list[str]:
     score, flags = view.score, []
-    questions, planned = score.get("n_questions") or 0, view.questions_in_task
+    questions, planned = score.n_questions, view.questions_in_task
     if planned is not None and questions < planned:
         flags.append(f"subset: {questions} of {planned} questions")
-    if score.get("n_errors"):
-        flags.append(f"{score['n_errors']} failed requests left out")
-    if score.get("n_questions_short_of_k"):
-        flags.append(f"{score['n_questions_short_of_k']} questions with fewer than "
-                     f"K={score.get('samples_per_question')} samples")
-    truncated = score.get("truncated_rate")
+    if score.n_errors:
+        flags.append(f"{score.n_errors} failed requests left out")
+    if score.n_questions_short_of_k:
+        flags.append(f"{score.n_questions_short_of_k} questions with fewer than "
+                     f"K={score.samples_per_question} samples")
+    truncated = score.truncated_rate
     if truncated is not None and truncated > TRUNCATION_FLAG:
         flags.append(f"high truncation rate ({percent_text(truncated, digits=0)}%)")
     return flags
@@ -295,7 +295,7 @@ def _unset(view: TaskView) -> str:
 
 
 def _samples_flag(view: TaskView, protocol: Protocol) -> str | None:
-    k = view.score.get("samples_per_question")
+    k = view.score.samples_per_question
     if protocol.samples is None or k is None or k >= protocol.samples:
         return None
     return f"fewer samples (K={k} vs {protocol.samples})"
@@ -358,10 +358,10 @@ def _row(
         difference_pts=difference, verdict=verdict,
         questions_needed=need.questions if need else None,
         samples_needed=need.samples if need else None,
-        n_questions=view.score.get("n_questions"),
-        samples_per_question=view.score.get("samples_per_question"),
+        n_questions=view.score.n_questions,
+        samples_per_question=view.score.samples_per_question,
         notes=notes,
-        **_cost(view.score.get("cost_usd"), measured),
+        **_cost(view.score.cost_usd, measured),
         **_same_fields(test, margin, measured is not None and figure is not None),
     )
 

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from r1eval.backends.replay import is_replayed
 from r1eval.claims.published import Claim, Figure
 from r1eval.claims.reproduction import SameQuestions, outcome_counts, same_questions
-from r1eval.percent import is_missing, percent_text
+from r1eval.percent import percent_text
 from r1eval.scoring import stats
 from r1eval.scoring.power import Design, questions_needed, samples_needed
-from r1eval.store.contracts import Sampling, TaskEntry
+from r1eval.store.contracts import Sampling, TaskEntry, TaskScore
 from r1eval.store.loading import Run
 from r1eval.store.outcomes import outcomes_by_question
 from r1eval.task.prompts import MATH_PROMPT, MMLU_PRO_PROMPT, MULTIPLE_CHOICE_PROMPT, template_hash
@@ -123,7 +120,7 @@ class TaskView:
     run: str
     model: str
     task: str
-    score: dict[str, Any]
+    score: TaskScore
     outcomes: dict[str, list[bool]]
     sampling: Sampling
     prompt: str
@@ -137,11 +134,10 @@ def task_views(run: Run) -> list[TaskView]:
     identity = run.manifest.identity
     from_file = is_replayed(identity.endpoint.base_url)
     views = []
-    for score in run.scores.to_dict("records"):
-        task = str(score["task"])
+    for task, score in run.task_scores.items():
         entry = run.manifest.tasks.get(task) or TaskEntry()
         views.append(TaskView(
-            run=run.name, model=run.model, task=task, score=_plain(score),
+            run=run.name, model=run.model, task=task, score=score,
             outcomes={q: list(o) for q, o in outcomes_by_question(run.samples, task).items()},
             sampling=identity.sampling,
             prompt=prompt_styles().get(entry.prompt_hash or "", "custom"),
@@ -149,14 +145,6 @@ def task_views(run: Run) -> list[TaskView]:
             limit=run.manifest.config.limit,
         ))
     return views
-
-
-def _plain(score: dict[Any, Any]) -> dict[str, Any]:
-    """Python values: pandas' missing values (NaN) as None, numpy scalars as int/float."""
-    return {
-        str(k): None if is_missing(v) else (v.item() if isinstance(v, np.generic) else v)
-        for k, v in score.items()
-    }
 
 
 def _limited(view: TaskView) -> bool:
@@ -183,22 +171,22 @@ def same_question_test(view: TaskView, claim: Claim, measured: Measured
 
 def _subset(view: TaskView) -> bool:
     planned = view.questions_in_task
-    return planned is not None and (view.score.get("n_questions") or 0) < planned
+    return planned is not None and view.score.n_questions < planned
 
 
 def pass1(view: TaskView) -> Measured | None:
     score = view.score
-    if score.get("pass@1") is None:
+    if score.pass1 is None or score.ci_low is None or score.ci_high is None:
         return None
     return Measured(
-        value=float(score["pass@1"]), low=float(score["ci_low"]), high=float(score["ci_high"]),
-        outcomes=list(view.outcomes.values()), samples=int(score["samples_per_question"]),
+        value=float(score.pass1), low=float(score.ci_low), high=float(score.ci_high),
+        outcomes=list(view.outcomes.values()), samples=int(score.samples_per_question or 0),
     )
 
 
 def measure(view: TaskView, figure: Figure) -> Measured | str | None:
     """The measured counterpart of ``figure``; a string says why there is none."""
-    k, wanted = view.score.get("samples_per_question"), figure.samples_in_metric
+    k, wanted = view.score.samples_per_question, figure.samples_in_metric
     if figure.metric == "pass@1":
         return pass1(view)
     if figure.metric.startswith("cons@") and wanted is not None and wanted == k:
@@ -215,7 +203,7 @@ def _consensus(view: TaskView, k: int) -> Measured | None:
     The interval depends only on how many questions' votes were right (one outcome per
     question), so it is computed from scores.json's cons@K and the question count.
     """
-    value = view.score.get("cons@k")
+    value = view.score.at_k("cons")
     voters = len(view.outcomes)
     if value is None or voters == 0:
         return None

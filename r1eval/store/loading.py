@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,14 @@ SCORE_COLUMNS = [
 
 @dataclass(frozen=True)
 class Run:
-    """One run folder: its manifest (config and provenance), samples and scores."""
+    """One run folder: its manifest (config and provenance), samples and scores (a frame, and
+    each task's ``TaskScore`` as scores.json holds it)."""
 
     path: Path
     manifest: Manifest
     samples: pd.DataFrame
     scores: pd.DataFrame
+    task_scores: dict[str, TaskScore] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -77,10 +79,11 @@ def load_run(path: str | Path, with_text: bool = False, samples: bool = True) ->
     if manifest is None:
         raise RunFolderError(f"{path} is not a run folder (no {MANIFEST})")
     model = manifest.model
-    scores = _scores_frame(path.name, model, read_scores(path).tasks)
+    tasks = read_scores(path).tasks
+    scores = _scores_frame(path.name, model, tasks)
     if not samples:
-        return Run(path, manifest, pd.DataFrame(columns=SAMPLE_COLUMNS), scores)
-    return Run(path, manifest, _samples_frame(path, model, with_text), scores)
+        return Run(path, manifest, pd.DataFrame(columns=SAMPLE_COLUMNS), scores, tasks)
+    return Run(path, manifest, _samples_frame(path, model, with_text), scores, tasks)
 
 
 def load_runs(folder: str | Path, with_text: bool = False, samples: bool = True) -> RunSet:
