@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from r1eval.errors import RunFolderError
-from r1eval.store.logged import logged_grade
 from r1eval.store.folder import (
     LOG,
     RunFolder,
@@ -19,15 +18,17 @@ from r1eval.store.folder import (
     read_log,
     read_manifest,
 )
+from r1eval.store.logged import logged_grade
 
 
 def completion(key: str, text: str = "answer") -> dict[str, object]:
-    return {"type": "completion", "key": key, "task": "t", "sample_id": "q", "repeat": 0, "text": text,
-            "reasoning": "long", "finish_reason": "stop"}
+    return {"type": "completion", "key": key, "task": "t", "sample_id": "q", "repeat": 0,
+            "text": text, "reasoning": "long", "finish_reason": "stop"}
 
 
 def error(key: str) -> dict[str, object]:
-    return {"type": "error", "key": key, "task": "t", "sample_id": "q", "repeat": 0, "message": "503"}
+    return {"type": "error", "key": key, "task": "t", "sample_id": "q", "repeat": 0,
+            "message": "503"}
 
 
 def test_records_are_appended_and_read_back_in_order(tmp_path: Path) -> None:
