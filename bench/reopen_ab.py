@@ -8,13 +8,16 @@ instant server), then reopened in turns by each checkout (``r1eval run`` of the 
 a fresh process with that checkout's Python: ``OTHER/.venv/bin/python`` unless ``--other-python``),
 ``--rounds`` times each, interleaved so that both share the machine's load. Printed: the median
 wall time and peak RSS of each, and their ratios (this / other). Run folders are read by every
-later release, so the other checkout reads the folder this one wrote.
+later release, so the other checkout reads the folder this one wrote: a copy of its own, reopened
+once before the timed rounds (untimed), so that each reopens from a snapshot of its own format
+(two formats in one folder would make each process rewrite the other's snapshot).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,9 +64,15 @@ def main() -> None:
         run_dir = Path(tmp) / "run"
         first = reopen(this[1], this[0], server.base_url, data, run_dir, args.samples)
         print(f"run made: {first['samples']:,} samples", file=sys.stderr)
+        folders = {"this": run_dir, "other": Path(tmp) / "run-other"}
+        shutil.copytree(run_dir, folders["other"])
+        contenders = (("other", other), ("this", this))
+        for name, (checkout, python) in contenders:  # each with a snapshot of its own
+            reopen(python, checkout, server.base_url, data, folders[name], args.samples)
         for _ in range(args.rounds):
-            for name, (checkout, python) in (("other", other), ("this", this)):
-                result = reopen(python, checkout, server.base_url, data, run_dir, args.samples)
+            for name, (checkout, python) in contenders:
+                result = reopen(python, checkout, server.base_url, data, folders[name],
+                                args.samples)
                 times[name].append(result["wall_s"])
                 rss[name].append(result["peak_rss_mb"])
     median = {name: statistics.median(values) for name, values in times.items()}
