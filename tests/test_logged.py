@@ -106,7 +106,8 @@ def test_a_later_releases_fields_are_kept_through_the_state_and_its_snapshot(
     """Fields this release does not know (a later release's) stay in the views' ``extra``,
     from the log and from the snapshot alike."""
     records = [
-        completion("a", judge="panel", usage={"completion_tokens": 7, "cached_tokens": 3}),
+        completion("a", judge="panel", extra=1,
+                   usage={"completion_tokens": 7, "cached_tokens": 3}),
         {"type": "grade", "key": "a", "task": "t", "sample_id": "q", "repeat": 0,
          "correct": True, "rubric": {"score": 2}},
         {"type": "error", "key": "b", "task": "t", "sample_id": "q", "repeat": 1,
@@ -121,7 +122,7 @@ def test_a_later_releases_fields_are_kept_through_the_state_and_its_snapshot(
     (tmp_path / SNAPSHOT).unlink()
     from_log = load_state(tmp_path)
     assert from_snapshot == from_log
-    assert from_log.completions["a"].extra == {"judge": "panel"}
+    assert from_log.completions["a"].extra == {"judge": "panel", "extra": 1}
     assert from_log.completions["a"].usage.extra == {"cached_tokens": 3}
     assert from_log.grades["a"].extra == {"rubric": {"score": 2}}
     assert from_log.errors["b"].extra == {"retry_after_s": 5}

@@ -135,8 +135,9 @@ LoggedRecord = LoggedCompletion | LoggedGrade | LoggedError
 
 
 def _known(fields: tuple[str, ...], *kept_out: str) -> frozenset[str]:
-    """The record fields a view holds or leaves out on purpose: any other is ``extra``."""
-    return frozenset(fields) | set(kept_out)
+    """The record fields a view holds or leaves out on purpose: any other (a record field
+    named ``extra`` too) goes to ``extra``."""
+    return frozenset(fields) - {"extra"} | set(kept_out)
 
 
 _USAGE_FIELDS = _known(LoggedUsage._fields)

@@ -67,9 +67,9 @@ def load_state_with_digest(run_dir: Path) -> LoadedState:
 # completion's usage a row too), at most ``_SNAPSHOT_CHUNK`` rows a line (writing it never holds
 # a second copy of the state in memory); then ``["end", {section: count}, sha256]``, the SHA-256
 # of every line before it, header included: an edit anywhere in the snapshot, or in the log it
-# stands for, makes it ignored, and the state is read from the whole log. Format 2 (up to
-# r1eval 0.1) held ``{key: record}`` objects instead of rows: it is still read, and written
-# again in this format when the folder is closed.
+# stands for, makes it ignored, and the state is read from the whole log. Format 2 (r1eval
+# 0.1's) held ``{key: record}`` objects instead of rows: it is still read, and written again in
+# this format when a process closes the folder.
 _SNAPSHOT_FORMAT = 3
 _SNAPSHOT_CHUNK = 10_000
 _SECTIONS = ("completions", "grades", "errors")
