@@ -119,7 +119,7 @@ def _lengths(run_dir: Path) -> tuple[str, list[tuple[QuestionKey, float]]] | Non
         log.warning("ignoring the history in %s: %s", run_dir, error)
         return None
     return model, [((c.task, c.sample_id), tokens) for c in completions
-                   if (tokens := c.usage.per_sample("completion")) is not None]
+                   if (tokens := c.usage.per_sample().get("completion")) is not None]
 
 
 RequestGroup = tuple[Request, list[WorkItem]]

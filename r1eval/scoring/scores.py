@@ -17,7 +17,7 @@ from r1eval.gc_pause import no_cyclic_gc
 from r1eval.scoring import stats
 from r1eval.scoring.prices import Price, price_record
 from r1eval.store.log import LogState
-from r1eval.store.logged import TOKEN_KINDS, LoggedCompletion, LoggedGrade, LoggedUsage
+from r1eval.store.logged import LoggedCompletion, LoggedGrade
 from r1eval.store.outcomes import OUTCOMES, sample_status, samples_per_question
 from r1eval.task.multiple_choice import unshuffled_letter
 from r1eval.types import WorkItem
@@ -53,15 +53,16 @@ def _scored(grade: LoggedGrade | None, completion: LoggedCompletion | None) -> O
     """What scoring keeps of a sample whose status is an outcome (it has both records)."""
     assert grade is not None and completion is not None
     usage = completion.usage
+    tokens = usage.per_sample()
     return Outcome(
         bool(grade.correct),
         _vote_key(grade.canonical, completion),
         grade.extracted is not None,
         completion.finish_reason == "length",
         grade.method,
-        _tokens(usage),
+        tokens,
         bool(usage.estimated),
-        *_speed(completion, usage.per_sample("completion")),
+        *_speed(completion, tokens.get("completion")),
     )
 
 
@@ -73,15 +74,6 @@ def _speed(completion: LoggedCompletion, tokens: float | None) -> tuple[float | 
         return None, None
     decoding = latency - first
     return first, (tokens / decoding if tokens and decoding > 0 else None)
-
-
-def _tokens(usage: LoggedUsage) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for name in TOKEN_KINDS:
-        count = usage.per_sample(name)
-        if count is not None:
-            counts[name] = count
-    return counts
 
 
 def _vote_key(canonical: str | None, completion: LoggedCompletion) -> str | None:

@@ -106,13 +106,13 @@ def _sample_row(
     run: str, model: str, completion: LoggedCompletion, grade: LoggedGrade | None,
 ) -> dict[str, Any]:
     """One response's row (its completion, as the log state keeps it, and its grade)."""
-    usage = completion.usage
+    tokens = completion.usage.per_sample()
     row = {
         **_item_columns(run, model, completion),
         "verdict": sample_status(grade, completion),
         **_grade_columns(grade),
         "finish_reason": completion.finish_reason, "gold": completion.gold,
-        **{f"{kind}_tokens": usage.per_sample(kind) for kind in TOKEN_KINDS},
+        **{f"{kind}_tokens": tokens.get(kind) for kind in TOKEN_KINDS},
         "latency_s": completion.latency_s,
         "option_order": completion.option_order,
         "error": None,

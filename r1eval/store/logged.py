@@ -59,11 +59,18 @@ class LoggedUsage(NamedTuple):
     estimated: bool
     extra: dict[str, Any] | None
 
-    def per_sample(self, kind: TokenKind) -> float | None:
-        """The ``kind`` tokens of one sample: its share when one response carried several
-        choices (``shared_by``)."""
-        count: int | None = getattr(self, f"{kind}_tokens")
-        return None if count is None else count / (self.shared_by or 1)
+    def per_sample(self) -> dict[str, float]:
+        """The tokens of one sample, of each kind (``TOKEN_KINDS``) that has a count: its share
+        when one response carried several choices (``shared_by``)."""
+        share = self.shared_by or 1
+        counts: dict[str, float] = {}
+        if self.prompt_tokens is not None:
+            counts["prompt"] = self.prompt_tokens / share
+        if self.completion_tokens is not None:
+            counts["completion"] = self.completion_tokens / share
+        if self.reasoning_tokens is not None:
+            counts["reasoning"] = self.reasoning_tokens / share
+        return counts
 
     def as_usage(self) -> Usage:
         return Usage(self.prompt_tokens, self.completion_tokens, self.reasoning_tokens,
@@ -216,6 +223,6 @@ def completion_from_record(record: Mapping[str, Any]) -> Completion:
     return logged_completion(record).completion(record["text"], record.get("reasoning"))
 
 
-def sample_tokens(usage: Mapping[str, Any], name: TokenKind) -> float | None:
+def sample_tokens(usage: Mapping[str, Any], name: str) -> float | None:
     """A logged usage's ``name`` tokens for one sample (``LoggedUsage.per_sample``)."""
-    return logged_usage(usage).per_sample(name)
+    return logged_usage(usage).per_sample().get(name)
