@@ -44,20 +44,33 @@ def reopen(python: Path, checkout: Path, base_url: str, data: Path, run_dir: Pat
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def ab_arguments(doc: str, rounds: int) -> argparse.Namespace:
+    """The flags of a side-by-side comparison with another checkout (``--smoke``: 1,000
+    samples, one round)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--other", type=Path, required=True, help="the other checkout")
     parser.add_argument("--other-python", type=Path, help="its Python (default .venv/bin/python)")
     parser.add_argument("--samples", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true", help="1,000 samples, one round")
     args = parser.parse_args()
     if args.smoke:
         args.samples, args.rounds = 1_000, 1
+    return args
+
+
+def checkouts(args: argparse.Namespace) -> dict[str, tuple[Path, Path]]:
+    """This checkout and the other, each with its Python."""
+    return {"this": (HERE.parent, Path(sys.executable)),
+            "other": (args.other.resolve(),
+                      args.other_python or args.other / ".venv" / "bin" / "python")}
+
+
+def main() -> None:
+    args = ab_arguments(__doc__, rounds=3)
     data = data_dir(args.data_dir)
-    this = (HERE.parent, Path(sys.executable))
-    other = (args.other.resolve(), args.other_python or args.other / ".venv" / "bin" / "python")
+    this, other = checkouts(args).values()
     times: dict[str, list[float]] = {"this": [], "other": []}
     rss: dict[str, list[float]] = {"this": [], "other": []}
     with sim_server() as server, TemporaryDirectory() as tmp:

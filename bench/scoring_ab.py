@@ -14,21 +14,17 @@ checkouts' scores are the same, value for value.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from reopen_ab import reopen
+from reopen_ab import ab_arguments, checkouts, reopen
 
 from common import data_dir, print_report, sim_server
-
-HERE = Path(__file__).resolve().parent
 
 CHILD = """
 import hashlib, json, resource, sys, time
@@ -73,32 +69,19 @@ def child(python: Path, checkout: Path, run_dir: Path, mode: str) -> dict[str, A
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--other", type=Path, required=True, help="the other checkout")
-    parser.add_argument("--other-python", type=Path, help="its Python (default .venv/bin/python)")
-    parser.add_argument("--samples", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--smoke", action="store_true", help="1,000 samples, one round")
-    args = parser.parse_args()
-    if args.smoke:
-        args.samples, args.rounds = 1_000, 1
-    checkouts = {
-        "this": (HERE.parent, Path(sys.executable)),
-        "other": (args.other.resolve(),
-                  args.other_python or args.other / ".venv" / "bin" / "python"),
-    }
+    args = ab_arguments(__doc__, rounds=5)
+    contenders = checkouts(args)
     results: dict[str, list[dict[str, Any]]] = {"this": [], "other": []}
     with sim_server() as server, TemporaryDirectory() as tmp:
-        folders = {name: Path(tmp) / name for name in checkouts}
-        reopen(checkouts["this"][1], checkouts["this"][0], server.base_url,
+        folders = {name: Path(tmp) / name for name in contenders}
+        reopen(contenders["this"][1], contenders["this"][0], server.base_url,
                data_dir(args.data_dir), folders["this"], args.samples)
         shutil.copytree(folders["this"], folders["other"])
-        for name, (checkout, python) in checkouts.items():
+        for name, (checkout, python) in contenders.items():
             child(python, checkout, folders[name], "open")
         for _ in range(args.rounds):
             for name in ("other", "this"):
-                checkout, python = checkouts[name]
+                checkout, python = contenders[name]
                 results[name].append(child(python, checkout, folders[name], "time"))
     median = {name: {part: statistics.median(r[part] for r in rounds) for part in PARTS}
               for name, rounds in results.items()}
@@ -114,7 +97,7 @@ def main() -> None:
         "this checkout vs another",
         ["checkout", "load_state s", "tally s", "score_task s", "peak RSS MB"], rows,
         [f"this / other: {ratios} (medians of {args.rounds} interleaved rounds; other = "
-         f"{checkouts['other'][0]})",
+         f"{contenders['other'][0]})",
          f"scores the same in both: {'yes' if same else 'NO'}"])
 
 
