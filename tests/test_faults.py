@@ -179,7 +179,7 @@ def test_a_redirect_is_not_followed_and_names_its_target(status: int) -> None:
 def test_a_long_retry_after_wait_says_what_it_waits_for_and_until_when(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("r1eval.backends.openai_compat._ANNOUNCED_WAIT_S", 0.2)
+    monkeypatch.setattr("r1eval.backends.retry_policy._ANNOUNCED_WAIT_S", 0.2)
     with OpenAIServer(faults=[Fault(429, retry_after="0.3")]) as server:
         assert len(generate(server, retry_after_max_s=1.0)) == 1
     [warning] = [r for r in caplog.records if r.levelname == "WARNING"]

@@ -16,6 +16,7 @@ import pytest
 
 from r1eval.backends.base import Backend
 from r1eval.backends.openai_compat import OpenAICompatBackend
+from r1eval.backends.retry_policy import RetryPolicy
 from r1eval.errors import EndpointError, RequestFailed
 from r1eval.types import Completion, Request, SamplingParams
 
@@ -228,7 +229,7 @@ def test_429_is_retried_after_the_servers_retry_after(
         "backoff_max_s": 10.0,
         "retry_after_max_s": 0.1,
     }
-    caplog.set_level(logging.INFO, logger="r1eval.backends.openai_compat")
+    caplog.set_level(logging.INFO, logger="r1eval.backends.retry_policy")
     with OpenAIServer(faults=[Fault(429, retry_after=retry_after)]) as server:
         completions = generate(server.base_url, **options)
         assert len(server.requests) == 2
@@ -256,6 +257,22 @@ def test_other_transient_statuses_are_retried(status: int) -> None:
     with OpenAIServer(faults=[status]) as server:
         assert len(generate(server.base_url)) == 1
         assert len(server.requests) == 2
+
+
+def test_a_request_answered_at_once_never_enters_the_retry_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The retry loop's machinery costs about 0.2 ms of CPU a request: only a first try
+    that failed enters it (and then as the loop's first attempt: the tests above and below
+    count the requests the server saw)."""
+
+    def no_loop(self: RetryPolicy) -> None:
+        raise AssertionError("a request answered at once entered the retry loop")
+
+    monkeypatch.setattr(RetryPolicy, "_loop", no_loop)
+    with OpenAIServer() as server:
+        assert len(generate(server.base_url, make_request(n=2))) == 2
+        assert len(server.requests) == 1
 
 
 def test_500_forever_fails_transiently_after_max_attempts() -> None:

@@ -1,9 +1,10 @@
 """Backend for any OpenAI-compatible chat-completions endpoint (vLLM, SGLang, llama.cpp, ...).
 
 The HTTP exchange is ``endpoint_http``, one attempt at a completion ``chat_attempts``, the
-reading of a reply ``openai_reply``. Here: the retries, decided in one place (what is retried,
-how long to wait and what is finally reported), the choices asked for again, and what the
-server is asked about itself (preflight, capacity, setup).
+reading of a reply ``openai_reply``, the retries ``retry_policy`` (what is retried, how long to
+wait and what is finally reported). Here: the choices asked for again, each attempt's outcome
+told to the pool's rotation, and what the server is asked about itself (preflight, capacity,
+setup).
 
 - no streaming unless asked for several choices (``STREAM_MODES``);
 - ``n`` is sent only when above 1, and when fewer choices come back than asked (llama.cpp and
@@ -18,19 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
-
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_any,
-    wait_exponential_jitter,
-)
 
 from r1eval.backends import server_setup
 from r1eval.backends.chat_attempts import STREAM_MODES, ChatAttempts, Deliver
@@ -42,8 +33,9 @@ from r1eval.backends.openai_reply import (
     max_running_requests,
     model_ids,
 )
-from r1eval.backends.rotation import Rotation, StopWhenLeaving
-from r1eval.errors import EndpointError, OutOfRotation, RequestFailed
+from r1eval.backends.retry_policy import RetryPolicy
+from r1eval.backends.rotation import Rotation
+from r1eval.errors import EndpointError, RequestFailed
 from r1eval.types import Completion, Request, SamplingParams
 
 __all__ = ["STREAM_MODES", "OpenAICompatBackend", "endpoint_identity"]
@@ -54,9 +46,6 @@ log = logging.getLogger(__name__)
 _PROBE = Request(
     messages=({"role": "user", "content": "Hi"},), n=1, sampling=SamplingParams(max_tokens=1)
 )
-#: A wait for the server's ``Retry-After`` at least this long is announced on screen.
-_ANNOUNCED_WAIT_S = 10.0
-
 _NOT_ASKED = object()
 _T = TypeVar("_T")
 
@@ -89,16 +78,11 @@ class OpenAICompatBackend(ChatAttempts):
         stream: str = "auto",
         rotation: Rotation | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         super().__init__(model, base_url, api_key, timeout_s=timeout_s,
                          max_connections=max_connections, max_response_bytes=max_response_bytes,
                          idle_timeout_s=idle_timeout_s, stream=stream)
-        self._max_attempts = max_attempts
-        self._backoff = wait_exponential_jitter(
-            multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
-        )
-        self._retry_after_max_s = retry_after_max_s
+        self._retry = RetryPolicy(self._base_url, max_attempts, backoff_initial_s,
+                                  backoff_max_s, retry_after_max_s, rotation)
         #: Set from the first response that asked for several choices and got one.
         self.ignores_n = False
         self._n_checked = False
@@ -175,22 +159,10 @@ class OpenAICompatBackend(ChatAttempts):
     async def _with_retries(self, request: Request, n: int) -> list[Completion]:
         """One HTTP request for ``n`` choices, retried on transient failures."""
         try:
-            completions: list[Completion] = await self._retrying()(
-                self._observed(self._attempt), request, n)
+            completions = await self._retry.run(self._observed(self._attempt), request, n)
         except Retryable as err:
-            raise self._gave_up(err) from None
+            raise self._retry.gave_up(err) from None
         return completions
-
-    def _retrying(self) -> AsyncRetrying:
-        """Attempts until ``max_attempts``, or until the endpoint is out of its pool's rotation
-        while another is in (``Rotation.should_leave``: the pool sends the rest elsewhere)."""
-        return AsyncRetrying(
-            stop=stop_any(stop_after_attempt(self._max_attempts), StopWhenLeaving(self._rotation)),
-            wait=self._wait_s,
-            retry=retry_if_exception_type(Retryable),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
 
     def _observed(self, attempt: Callable[..., Awaitable[_T]]) -> Callable[..., Awaitable[_T]]:
         """``attempt``, its outcome told to the pool's ``Rotation`` (if any); not tried at all
@@ -223,16 +195,6 @@ class OpenAICompatBackend(ChatAttempts):
                 err.unreachable or not await self.alive()):
             rotation.take_out(str(err))
 
-    def _gave_up(self, err: Retryable) -> RequestFailed:
-        if self._rotation is not None and self._rotation.should_leave():
-            return OutOfRotation(f"{self._base_url} is out of rotation (last: {err})",
-                                 transient=True, status=err.status)
-        return RequestFailed(
-            f"{self._base_url}: gave up after {self._max_attempts} attempts; last: {err}",
-            transient=True,
-            status=err.status,
-        )
-
     async def generate_each(self, request: Request, deliver: Deliver) -> None:
         """Hand each completion to ``deliver`` as soon as it is finished; ask again only for
         the ones not delivered.
@@ -258,11 +220,11 @@ class OpenAICompatBackend(ChatAttempts):
             asked: int
             served: int
             try:
-                asked, served = await self._retrying()(
-                    self._observed(self._attempt_each), request, lambda: request.n - delivered, take
-                )
+                asked, served = await self._retry.run(
+                    self._observed(self._attempt_each), request, lambda: request.n - delivered,
+                    take)
             except Retryable as err:
-                raise self._gave_up(err) from None
+                raise self._retry.gave_up(err) from None
             self._check_n(asked, served)
             if self.ignores_n:
                 return
@@ -358,36 +320,3 @@ class OpenAICompatBackend(ChatAttempts):
             ("/v1/models", server_setup.from_models_listing(listed, self._model)),
             ("headers", server_setup.from_headers(listing.headers)),
         ])
-
-    def _wait_s(self, state: RetryCallState) -> float:
-        """Seconds before the next attempt: the server's ``Retry-After`` (capped) if sent."""
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, Retryable) and error.retry_after_s is not None:
-            return min(error.retry_after_s, self._retry_after_max_s)
-        return self._backoff(state)
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        wait_s = state.next_action.sleep if state.next_action is not None else 0.0
-        asked = isinstance(error, Retryable) and error.retry_after_s is not None
-        if asked and wait_s >= _ANNOUNCED_WAIT_S:
-            log.warning("%s", _announced_wait(self._base_url, str(error), wait_s))
-            return
-        log.info(
-            "%s: attempt %d of %d failed (%s); retrying in %.1f s",
-            self._base_url,
-            state.attempt_number,
-            self._max_attempts,
-            error,
-            wait_s,
-        )
-
-
-def _announced_wait(base_url: str, error: str, wait_s: float) -> str:
-    """What a long wait asked for by the server waits for, and until when."""
-    until = time.strftime("%H:%M:%S %Z", time.localtime(time.time() + wait_s))
-    return (
-        f"{base_url} asked to wait (Retry-After, after {error}): waiting {wait_s:.3g} s, "
-        f"until {until}, before trying the request again"
-    )
-
