@@ -1,6 +1,6 @@
 """The send order alone: span / ideal of r1eval's order on a GPU server's slots, in virtual time.
 
-    python bench/send_order.py             # AIME shape (30 x 64 on 256 slots), 20 seeds
+    python bench/send_order.py             # AIME shape (30 x 64 on 256 slots), 30 seeds
     python bench/send_order.py --smoke     # a tiny run for the test suite
 
 ``slots.py`` measures whole clients against a simulated server in real time, on a shared
@@ -125,7 +125,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sigma-choice", type=float, default=0.3,
                         help="lognormal sigma between the samples of one question")
     parser.add_argument("--cap", type=float, default=5.0, help="longest sample, in units")
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--delay-ms", type=float, default=0.0,
                         help="from a slot freeing to its next sample starting")
     parser.add_argument("--data-dir", help="unused: every bench script takes it")
