@@ -42,10 +42,15 @@ def test_throughput(data_dir: Path) -> None:
         assert "C skipped: lm-eval is not installed" in out, out
     else:
         assert re.search(r"\| C: lm-eval, num_concurrent=\d+ +\| 100 +\| 100 ", out), out
-        # without lm-eval's start-up: the 50 documents beyond its 50-document sweep trial
+        # without lm-eval's start-up: the 50 documents beyond its 50-document sweep trial, or,
+        # when at this size the whole run took no longer than the trial (the machine's
+        # timing, not the script's logic), no marginal rate and a sentence saying so
         marginal = r"\| C, marginal: beyond its first 50 documents +\| 50 +\| 50 "
-        assert re.search(marginal, out), out
-        assert re.search(rf"B/C requests/s: {NUMBER} whole, {NUMBER} against", out), out
+        if re.search(marginal, out):
+            assert re.search(rf"B/C requests/s: {NUMBER} whole, {NUMBER} against", out), out
+        else:
+            assert re.search(rf"B/C requests/s: {NUMBER} whole, no marginal rate \(the sweep "
+                             r"was not shorter\)", out), out
 
 
 def test_grading(data_dir: Path) -> None:
