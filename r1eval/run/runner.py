@@ -36,13 +36,9 @@ from r1eval.run.budget import Budget
 from r1eval.run.plan import WorkItem, group_requests
 from r1eval.run.progress import Progress, task_counts
 from r1eval.run.schedule import Chunk, LongestFirst, SendQueue
-from r1eval.store.folder import RunFolder, read_completions
-from r1eval.store.records import (
-    completion_from_record,
-    completion_record,
-    error_record,
-    grade_record,
-)
+from r1eval.store.folder import RunFolder
+from r1eval.store.log import read_responses
+from r1eval.store.records import completion_record, error_record, grade_record
 from r1eval.types import Completion, Grade, Grader, Request, SamplingParams, Usage
 
 #: Where the lengths of the questions from earlier runs come from.
@@ -113,9 +109,9 @@ class Runner:
         """Grade responses logged by an earlier run that stopped before grading them."""
         if not items:
             return
-        records = read_completions(self.folder.path, {item.key for item in items})
+        responses = read_responses(self.folder.path, {item.key for item in items})
         for item in items:
-            await self._grade(item, completion_from_record(records.pop(item.key)))
+            await self._grade(item, responses.pop(item.key))
 
     def _ignores_n(self) -> bool:
         return self._incremental is not None and self._incremental.ignores_n
